@@ -1,0 +1,125 @@
+"""Builds the one application behind the one port: store, runtime, services, providers, gateway.
+
+`create_app(config)` is what the CLI serves and what tests run in-process; `serve(config)` runs it
+under waitress (a production WSGI server) until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+
+from emulator import __version__
+from emulator.aws.embedded import moto_application
+from emulator.aws.s3_persistence import S3Persistence
+from emulator.config import Config
+from emulator.gateway import Gateway
+from emulator.providers import handler_table
+from emulator.providers.endpoint_configs import EndpointConfigsProvider
+from emulator.providers.endpoints import EndpointsProvider
+from emulator.providers.models import ModelsProvider
+from emulator.providers.tags import TagsProvider
+from emulator.providers.training_jobs import TrainingJobsProvider
+from emulator.runtime.select import create_runtime
+from emulator.services.hosting import HostingService
+from emulator.services.training import TrainingService
+from emulator.services.workers import Workers
+from emulator.store import Store
+
+log = logging.getLogger("smlocal")
+
+
+@dataclass
+class Services:
+    training: TrainingService
+    hosting: HostingService
+
+
+class App:
+    """The WSGI application plus everything it owns, closed together."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        data_dir = None if config.ephemeral else config.data_dir
+        self.store = Store(data_dir / "smlocal.db" if data_dir else None)
+        self.s3 = S3Persistence(data_dir / "s3" if data_dir else None)
+        self.runtime = create_runtime(config.runtime)
+        self.workers = Workers()
+        self.services = Services(
+            training=TrainingService(self.store, self.runtime, self.workers),
+            hosting=HostingService(self.store, self.runtime, self.workers),
+        )
+        configs = EndpointConfigsProvider(self.store, self.services)
+        providers = [
+            ModelsProvider(self.store, self.services),
+            configs,
+            EndpointsProvider(self.store, self.services, configs),
+            TrainingJobsProvider(self.store, self.services),
+            TagsProvider(self.store, self.services),
+        ]
+        self.gateway = Gateway(
+            handlers={"sagemaker": handler_table("sagemaker", providers)},
+            moto_app=self.s3.wrap(moto_application()),
+            internal={"/_smlocal/health": self.health},
+        )
+        self.s3.restore()
+        self.services.training.recover()
+        self.services.hosting.recover()
+
+    def __call__(self, environ, start_response):
+        return self.gateway(environ, start_response)
+
+    def health(self):
+        return 200, {
+            "status": "running",
+            "version": __version__,
+            "runtime": self.runtime.name,
+            "ephemeral": self.config.ephemeral,
+            "data_dir": None if self.config.ephemeral else str(self.config.data_dir),
+        }
+
+    def close(self) -> None:
+        self.services.hosting.close()
+        self.services.training.close()
+        self.workers.close()
+        self.runtime.close()
+        self.store.close()
+
+
+def create_app(config: Config) -> App:
+    return App(config)
+
+
+def make_server(app: App, host: str, port: int, threads: int):
+    from waitress.server import create_server
+
+    return create_server(app, host=host, port=port, threads=threads, ident="smlocal",
+                         channel_timeout=300, connection_limit=1000, max_request_body_size=5 * 1024**3)
+
+
+def serve(config: Config, ready=None) -> None:
+    app = create_app(config)
+    server = make_server(app, config.host, config.port, config.threads)
+    host, port = server.effective_host, server.effective_port
+    url = f"http://{host}:{port}"
+    print(f"smlocal {__version__} listening on {url} (runtime: {app.runtime.name}, "
+          f"{'ephemeral' if config.ephemeral else 'data in ' + str(config.data_dir)})", flush=True)
+    print(f"  export AWS_ENDPOINT_URL={url}", flush=True)
+
+    def stop(signum, frame):
+        log.info("signal %s: stopping", signum)
+        threading.Thread(target=server.close, daemon=True).start()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    if ready is not None:
+        ready(url)
+    try:
+        server.run()
+    except (OSError, ValueError):  # the socket closed under asyncore's loop during shutdown
+        pass
+    finally:
+        app.close()
+        print("smlocal stopped", flush=True)

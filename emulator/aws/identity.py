@@ -1,0 +1,35 @@
+"""Who is calling and where: region from the SigV4 credential scope, account as moto derives it.
+
+Using moto's own derivation keeps ARNs consistent across services: STS GetCallerIdentity, S3 and
+SageMaker all name the same account for the same access key (default 123456789012).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+DEFAULT_REGION = "us-east-1"
+_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+
+def credential_scope(authorization: str) -> tuple[str | None, str | None, str | None]:
+    """(access key, region, signing service) from a SigV4 Authorization header."""
+    match = _SCOPE.search(authorization or "")
+    if not match:
+        return None, None, None
+    return match.group(1), match.group(2), match.group(3)
+
+
+def account_for(access_key: str | None, headers: dict[str, str]) -> str:
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return os.environ["MOTO_ACCOUNT_ID"]
+    if headers.get("x-moto-account-id"):
+        return headers["x-moto-account-id"]
+    from moto.iam.models import get_account_id_from  # the same rule moto applies to its services
+
+    return get_account_id_from(access_key or "AKIAEXAMPLE")
+
+
+def region_for(region: str | None) -> str:
+    return region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or DEFAULT_REGION

@@ -1,0 +1,57 @@
+"""`smlocal` — the command line: `smlocal serve [...]` (also `python -m emulator serve`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from emulator import __version__
+from emulator.config import RUNTIMES, Config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smlocal",
+        description="A local, offline Amazon SageMaker. Point boto3, the AWS CLI or the SageMaker SDK at "
+                    "it with AWS_ENDPOINT_URL=http://127.0.0.1:<port>.",
+    )
+    parser.add_argument("--version", action="version", version=f"smlocal {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="run the service on one port (SageMaker, SageMaker Runtime, S3, CloudWatch Logs, STS, IAM)",
+        description="Run smlocal. Every flag also reads an SMLOCAL_* environment variable "
+                    "(SMLOCAL_HOST, SMLOCAL_PORT, SMLOCAL_DATA_DIR, SMLOCAL_RUNTIME, SMLOCAL_EPHEMERAL).",
+    )
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1; never 0.0.0.0 unless you mean it)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 4580; 0 picks a free one)")
+    serve.add_argument("--data-dir", help="where state and S3 objects live (default ~/.local/share/smlocal)")
+    serve.add_argument("--runtime", choices=RUNTIMES,
+                       help="where jobs and endpoints run: auto (Docker if an engine answers, else local "
+                            "processes), docker, process, or fake (nothing runs; for tests)")
+    serve.add_argument("--ephemeral", action="store_true", default=None,
+                       help="keep everything in memory; nothing survives a restart (fast test runs)")
+    serve.add_argument("--threads", type=int, help="request worker threads (default 16)")
+    serve.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        try:
+            config = Config.from_env(host=args.host, port=args.port, data_dir=args.data_dir,
+                                     runtime=args.runtime, ephemeral=args.ephemeral, threads=args.threads)
+        except ValueError as exc:
+            print(f"smlocal: {exc}", file=sys.stderr)
+            return 2
+        from emulator.app import serve
+
+        try:
+            serve(config)
+        except OSError as exc:
+            print(f"smlocal: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+    return 0

@@ -1,0 +1,59 @@
+"""One frozen configuration, built from command-line flags over SMLOCAL_* environment variables.
+
+Every knob lives here so that the CLI, the tests' in-process fixture and the README name the same
+things. Flags win over environment variables, which win over the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+RUNTIMES = ("auto", "docker", "process", "fake")
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "smlocal"
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 4580
+    data_dir: Path = field(default_factory=_default_data_dir)
+    runtime: str = "auto"
+    ephemeral: bool = False
+    threads: int = 16
+    # Endpoint/job timing knobs (AWS's values by default, smaller in tests).
+    stop_grace_seconds: float = 120.0
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Config":
+        env = os.environ
+        values = {}
+        if "SMLOCAL_HOST" in env:
+            values["host"] = env["SMLOCAL_HOST"]
+        if "SMLOCAL_PORT" in env:
+            values["port"] = int(env["SMLOCAL_PORT"])
+        if "SMLOCAL_DATA_DIR" in env:
+            values["data_dir"] = Path(env["SMLOCAL_DATA_DIR"])
+        if "SMLOCAL_RUNTIME" in env:
+            values["runtime"] = env["SMLOCAL_RUNTIME"]
+        if env.get("SMLOCAL_EPHEMERAL", "").lower() in ("1", "true", "yes"):
+            values["ephemeral"] = True
+        if "SMLOCAL_THREADS" in env:
+            values["threads"] = int(env["SMLOCAL_THREADS"])
+        if "SMLOCAL_STOP_GRACE_SECONDS" in env:
+            values["stop_grace_seconds"] = float(env["SMLOCAL_STOP_GRACE_SECONDS"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"]).expanduser()
+        config = cls(**values)
+        if config.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {config.runtime!r}")
+        return config
+
+    def with_port(self, port: int) -> "Config":
+        return replace(self, port=port)

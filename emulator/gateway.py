@@ -1,0 +1,157 @@
+"""The request pipeline: route → parse → dispatch → serialize, as one WSGI application.
+
+Routing, in order: smlocal's own `/_smlocal/*` paths; `X-Amz-Target: SageMaker.*` → SageMaker
+(json 1.1); `/endpoints/...` signed for `sagemaker` (or unsigned) → SageMaker Runtime (rest-json);
+anything else → moto's dispatcher (S3, CloudWatch Logs, STS, IAM, ...), untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.parse
+from typing import Callable
+
+from emulator import errors
+from emulator.aws import identity
+from emulator.context import RequestContext
+from emulator.protocol import jsonrpc, restjson
+from emulator.protocol.http import HttpRequest, HttpResponse
+
+log = logging.getLogger("smlocal.gateway")
+
+# Bodies above this are refused before they are read (SageMaker Runtime's limit is 6 MB; the
+# control plane's requests are far smaller).
+MAX_BODY = 6 * 1024 * 1024 + 64 * 1024
+
+Handler = Callable[[RequestContext, dict], dict]
+
+
+class Gateway:
+    def __init__(self, handlers: dict[str, dict[str, Handler]], moto_app, internal: dict[str, Callable]):
+        self.handlers = handlers  # service → operation name → handler
+        self.moto_app = moto_app
+        self.internal = internal  # path → callable returning (status, json-able)
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_smlocal/"):
+            return self._internal(path, start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith("SageMaker."):
+            return self._respond(self._json_call("sagemaker", environ), start_response)
+        if path.startswith("/endpoints/") and self._signed_for_sagemaker(environ):
+            return self._respond(self._rest_call("sagemaker-runtime", environ), start_response)
+        return self.moto_app(environ, start_response)
+
+    # -- SageMaker (json 1.1) -----------------------------------------------------------------
+
+    def _json_call(self, service: str, environ) -> HttpResponse:
+        ctx = self._context(service, environ)
+        try:
+            request = self._request(environ)
+            op = jsonrpc.operation_for(service, request)
+            ctx.operation = op.name
+            params = jsonrpc.parse(op, request)
+            result = self._dispatch(service, op.name, ctx, params)
+            return jsonrpc.serialize(op, result, ctx.request_id)
+        except errors.ServiceError as err:
+            return jsonrpc.serialize_error(err, ctx.request_id)
+        except Exception:  # a bug of ours: say so, keep serving
+            log.exception("%s %s failed", service, ctx.operation)
+            return jsonrpc.serialize_error(errors.internal(), ctx.request_id)
+
+    # -- SageMaker Runtime (rest-json) --------------------------------------------------------
+
+    def _rest_call(self, service: str, environ) -> HttpResponse:
+        ctx = self._context(service, environ)
+        try:
+            request = self._request(environ)
+            op, labels = restjson.route(service, request)
+            ctx.operation = op.name
+            params = restjson.parse(op, request, labels)
+            result = self._dispatch(service, op.name, ctx, params)
+            if isinstance(result, HttpResponse):  # streaming operations answer themselves
+                return result
+            return restjson.serialize(op, result, ctx.request_id)
+        except errors.ServiceError as err:
+            return restjson.serialize_error(err, ctx.request_id)
+        except Exception:
+            log.exception("%s %s failed", service, ctx.operation)
+            return restjson.serialize_error(errors.internal(), ctx.request_id)
+
+    # -- shared steps -------------------------------------------------------------------------
+
+    def _dispatch(self, service: str, operation: str, ctx: RequestContext, params: dict):
+        handler = self.handlers.get(service, {}).get(operation)
+        if handler is None:
+            raise errors.not_implemented(operation, "SageMaker Runtime" if service != "sagemaker" else "SageMaker")
+        return handler(ctx, params)
+
+    @staticmethod
+    def _context(service: str, environ) -> RequestContext:
+        headers = _headers(environ)
+        access_key, region, _ = identity.credential_scope(headers.get("authorization", ""))
+        return RequestContext(
+            account=identity.account_for(access_key, headers),
+            region=identity.region_for(region),
+            service=service,
+            headers=headers,
+        )
+
+    @staticmethod
+    def _request(environ) -> HttpRequest:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise errors.serialization("Content-Length is not a number.") from None
+        if length > MAX_BODY:
+            raise errors.validation(f"Request body of {length} bytes exceeds the limit of {MAX_BODY} bytes.")
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        return HttpRequest(
+            method=environ.get("REQUEST_METHOD", "GET"),
+            path=environ.get("PATH_INFO", "/"),
+            query=urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
+            headers=_headers(environ),
+            body=body,
+        )
+
+    @staticmethod
+    def _signed_for_sagemaker(environ) -> bool:
+        _, _, service = identity.credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
+        return service in (None, "sagemaker")
+
+    def _internal(self, path: str, start_response):
+        handler = self.internal.get(path)
+        if handler is None:
+            status, document = 404, {"message": f"No smlocal path {path}."}
+        else:
+            status, document = handler()
+        return self._respond(
+            HttpResponse(status, [("Content-Type", "application/json")], json.dumps(document).encode()),
+            start_response,
+        )
+
+    @staticmethod
+    def _respond(response: HttpResponse, start_response):
+        body = response.body
+        headers = list(response.headers)
+        if isinstance(body, (bytes, bytearray)):
+            headers.append(("Content-Length", str(len(body))))
+            body = [bytes(body)]
+        start_response(f"{response.status} {_REASONS.get(response.status, 'Status')}", headers)
+        return body
+
+
+def _headers(environ) -> dict[str, str]:
+    headers = {
+        key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")
+    }
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    return headers
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large",
+            424: "Failed Dependency", 500: "Internal Server Error", 501: "Not Implemented",
+            503: "Service Unavailable"}

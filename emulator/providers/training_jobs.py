@@ -1,0 +1,142 @@
+"""Training jobs: Create/Describe/List/Stop/DeleteTrainingJob.
+
+The whole request is validated and stored as DescribeTrainingJob will show it (with SageMaker's
+defaults filled in); the training service runs it and moves its statuses.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+from emulator import errors
+from emulator.providers.base import Provider, copy_members
+
+STORED = ("TrainingJobName", "HyperParameters", "AlgorithmSpecification", "RoleArn", "InputDataConfig",
+          "OutputDataConfig", "ResourceConfig", "VpcConfig", "StoppingCondition",
+          "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining",
+          "CheckpointConfig", "DebugHookConfig", "DebugRuleConfigurations", "TensorBoardOutputConfig",
+          "ExperimentConfig", "ProfilerConfig", "ProfilerRuleConfigurations", "Environment",
+          "RetryStrategy", "RemoteDebugConfig", "InfraCheckConfig", "ServerlessJobConfig",
+          "MlflowConfig", "ModelPackageConfig")
+TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+class TrainingJobsProvider(Provider):
+    kind = "training-job"
+
+    def create_training_job(self, ctx, params):
+        name = params["TrainingJobName"]
+        _check_request(params)
+        data = copy.deepcopy(copy_members(params, STORED))
+        _fill_defaults(data)
+        res = self.new_resource(ctx, name, data, status="InProgress")
+        data.update(
+            TrainingJobArn=res.arn, TrainingJobStatus="InProgress", SecondaryStatus="Starting",
+            CreationTime=ctx.now, LastModifiedTime=ctx.now,
+            SecondaryStatusTransitions=[{
+                "Status": "Starting", "StartTime": ctx.now,
+                "StatusMessage": "Starting the training job",
+            }],
+        )
+        self.insert_with_tags(
+            res, params.get("Tags"),
+            errors.in_use(
+                "Training job names must be unique within an AWS account and region, and a training"
+                f" job with this name already exists ({res.arn})"
+            ),
+        )
+        self.services.training.start(res)
+        return {"TrainingJobArn": res.arn}
+
+    def describe_training_job(self, ctx, params):
+        return self._get(ctx, params["TrainingJobName"]).data
+
+    def list_training_jobs(self, ctx, params):
+        if params.get("WarmPoolStatusEquals") or params.get("TrainingPlanArnEquals"):
+            return {"TrainingJobSummaries": []}  # smlocal keeps no warm pools or training plans
+        page = self.page(ctx, params, {"Name": "name", "CreationTime": "created", "Status": "status"})
+        return self.listed(page, "TrainingJobSummaries", [_summary(r) for r in page.items])
+
+    def stop_training_job(self, ctx, params):
+        res = self._get(ctx, params["TrainingJobName"])
+        if res.status != "InProgress":
+            raise errors.validation(
+                f"The request was rejected because the training job is in status {res.status}."
+            )
+        self.services.training.stop(res)
+        return {}
+
+    def delete_training_job(self, ctx, params):
+        res = self._get(ctx, params["TrainingJobName"])
+        if res.status not in TERMINAL:
+            raise errors.validation(
+                f"Training job {res.name} is in status {res.status}; only jobs that are Completed,"
+                " Failed or Stopped can be deleted. Stop it first."
+            )
+        self.store.delete(res.arn)
+        return {}
+
+    def _get(self, ctx, name):
+        res = self.find(ctx, name)
+        if res is None:
+            raise errors.not_found("Requested resource not found.")
+        return res
+
+
+def _summary(res) -> dict:
+    data = res.data
+    summary = {
+        "TrainingJobName": res.name, "TrainingJobArn": res.arn, "CreationTime": res.created,
+        "LastModifiedTime": res.modified, "TrainingJobStatus": res.status,
+        "SecondaryStatus": data.get("SecondaryStatus"),
+    }
+    if "TrainingEndTime" in data:
+        summary["TrainingEndTime"] = data["TrainingEndTime"]
+    return summary
+
+
+def _check_request(params: dict) -> None:
+    """Rules the shapes cannot express, in SageMaker's words where we know them."""
+    spec = params.get("AlgorithmSpecification")
+    if spec is None:
+        raise errors.validation("AlgorithmSpecification is required for a training job.")
+    if bool(spec.get("TrainingImage")) == bool(spec.get("AlgorithmName")):
+        raise errors.validation("Exactly one of TrainingImage or AlgorithmName must be specified.")
+    if "ResourceConfig" not in params and "ServerlessJobConfig" not in params:
+        raise errors.validation("ResourceConfig is required for a training job.")
+    resources = params.get("ResourceConfig", {})
+    if "ResourceConfig" in params and not resources.get("InstanceGroups"):
+        for key in ("InstanceType", "InstanceCount", "VolumeSizeInGB"):
+            if key not in resources:
+                raise errors.validation(f"ResourceConfig.{key} is required.")
+    names = [c["ChannelName"] for c in params.get("InputDataConfig", [])]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise errors.validation(f"Channel names must be unique; repeated: {', '.join(repeated)}.")
+    for channel in params.get("InputDataConfig", []):
+        source = channel["DataSource"]
+        if not any(k in source for k in ("S3DataSource", "FileSystemDataSource", "DatasetSource")):
+            raise errors.validation(f"Channel {channel['ChannelName']} has no data source.")
+    for metric in spec.get("MetricDefinitions", []):
+        try:
+            re.compile(metric["Regex"])
+        except re.error as exc:
+            raise errors.validation(
+                f"Metric definition {metric['Name']} has an invalid regex {metric['Regex']!r}: {exc}."
+            ) from None
+
+
+def _fill_defaults(data: dict) -> None:
+    """What DescribeTrainingJob shows for members the caller left out."""
+    data.setdefault("HyperParameters", {})
+    data.setdefault("StoppingCondition", {"MaxRuntimeInSeconds": 86400})
+    data["StoppingCondition"].setdefault("MaxRuntimeInSeconds", 86400)
+    for key in ("EnableNetworkIsolation", "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining"):
+        data.setdefault(key, False)
+    for channel in data.get("InputDataConfig", []):
+        channel.setdefault("CompressionType", "None")
+        channel.setdefault("RecordWrapperType", "None")
+        s3 = channel["DataSource"].get("S3DataSource")
+        if s3 is not None:
+            s3.setdefault("S3DataDistributionType", "FullyReplicated")

@@ -1,0 +1,20 @@
+"""An in-memory runtime for unit and API tests: every server is 'healthy' at once, nothing runs."""
+
+from __future__ import annotations
+
+from emulator.runtime.base import Runtime, ServerHandle, ServerSpec
+
+
+class FakeRuntime(Runtime):
+    name = "fake"
+
+    def __init__(self):
+        self.servers: dict[str, ServerHandle] = {}
+
+    def start_server(self, spec: ServerSpec) -> ServerHandle:
+        handle = ServerHandle(spec, url=f"fake://{spec.endpoint}/{spec.variant}/{spec.instance_id}")
+        self.servers[spec.instance_id] = handle
+        return handle
+
+    def stop_server(self, handle: ServerHandle) -> None:
+        self.servers.pop(handle.spec.instance_id, None)

@@ -1,0 +1,1 @@
+"""Services decide: lifecycles and state machines of training jobs and endpoints."""

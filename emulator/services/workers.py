@@ -1,0 +1,26 @@
+"""Background workers for long work, so API calls return at once with AWS's status."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+
+log = logging.getLogger("smlocal.workers")
+
+
+class Workers:
+    def __init__(self, max_workers: int = 8):
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="smlocal-worker")
+
+    def submit(self, fn, *args, **kwargs) -> Future:
+        def run():
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                log.exception("background task %s failed", getattr(fn, "__name__", fn))
+                raise
+
+        return self._pool.submit(run)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,202 @@
+"""The SQLite store: one connection, one lock, WAL on disk or a private in-memory database.
+
+Why one connection behind one lock: statements here take microseconds, the GIL serialises Python
+anyway, and a single connection makes every read see every acknowledged write with no cross-thread
+surprises. WAL with synchronous=NORMAL survives `kill -9` of the process (the WAL is in the OS page
+cache); a power cut may lose the last transactions, which is the trade every local tool makes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from emulator.store.records import Page, Query, Resource
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL, account TEXT NOT NULL, region TEXT NOT NULL,
+    key TEXT NOT NULL,            -- lower-cased name: SageMaker names are case-insensitive
+    name TEXT NOT NULL, arn TEXT NOT NULL, status TEXT,
+    created REAL NOT NULL, modified REAL NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (kind, account, region, key)
+);
+CREATE INDEX IF NOT EXISTS resources_by_created ON resources (kind, account, region, created);
+CREATE INDEX IF NOT EXISTS resources_by_arn ON resources (arn);
+CREATE TABLE IF NOT EXISTS tags (
+    arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (arn, key)
+);
+CREATE TABLE IF NOT EXISTS history (
+    arn TEXT NOT NULL, at REAL NOT NULL, status TEXT, message TEXT
+);
+CREATE INDEX IF NOT EXISTS history_by_arn ON history (arn);
+"""
+
+_COLUMNS = "kind, account, region, name, arn, status, created, modified, data"
+SORT_COLUMNS = {"name": "key", "created": "created", "status": "status", "modified": "modified"}
+
+
+def _row(row) -> Resource:
+    kind, account, region, name, arn, status, created, modified, data = row
+    return Resource(kind, account, region, name, arn, status, created, modified, json.loads(data))
+
+
+class Store:
+    def __init__(self, path: Path | None):
+        """`path=None` keeps everything in memory (the `--ephemeral` mode)."""
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            str(path) if path else ":memory:", check_same_thread=False, isolation_level=None
+        )
+        self._lock = threading.RLock()
+        with self._lock:
+            if path is not None:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator["Store"]:
+        """Group writes atomically; nested use joins the outer transaction."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield self
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- resources ----------------------------------------------------------------------------
+
+    def get(self, kind: str, account: str, region: str, name: str) -> Resource | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM resources WHERE kind=? AND account=? AND region=? AND key=?",
+                (kind, account, region, name.lower()),
+            ).fetchone()
+        return _row(row) if row else None
+
+    def get_by_arn(self, arn: str) -> Resource | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM resources WHERE arn=?", (arn,)).fetchone()
+        return _row(row) if row else None
+
+    def insert(self, res: Resource) -> bool:
+        """Insert a new resource; False if one of that kind and name already exists."""
+        with self.transaction():
+            try:
+                self._db.execute(
+                    "INSERT INTO resources (kind, account, region, key, name, arn, status, created,"
+                    " modified, data) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (res.kind, res.account, res.region, res.name.lower(), res.name, res.arn,
+                     res.status, res.created, res.modified, json.dumps(res.data)),
+                )
+            except sqlite3.IntegrityError:
+                return False
+            if res.status is not None:
+                self._history(res.arn, res.created, res.status, None)
+        return True
+
+    def update(self, res: Resource, message: str | None = None) -> None:
+        """Write back a resource; a changed status is appended to its history."""
+        with self.transaction():
+            old = self._db.execute("SELECT status FROM resources WHERE arn=?", (res.arn,)).fetchone()
+            self._db.execute(
+                "UPDATE resources SET status=?, modified=?, data=? WHERE arn=?",
+                (res.status, res.modified, json.dumps(res.data), res.arn),
+            )
+            if old is not None and old[0] != res.status and res.status is not None:
+                self._history(res.arn, res.modified, res.status, message)
+
+    def delete(self, arn: str) -> None:
+        with self.transaction():
+            self._db.execute("DELETE FROM resources WHERE arn=?", (arn,))
+            self._db.execute("DELETE FROM tags WHERE arn=?", (arn,))
+            self._db.execute("DELETE FROM history WHERE arn=?", (arn,))
+
+    def all(self, kind: str, status: str | None = None) -> list[Resource]:
+        """Every resource of a kind (all accounts and regions), for start-up recovery."""
+        sql, args = f"SELECT {_COLUMNS} FROM resources WHERE kind=?", [kind]
+        if status is not None:
+            sql, args = sql + " AND status=?", args + [status]
+        with self._lock:
+            return [_row(r) for r in self._db.execute(sql, args).fetchall()]
+
+    def query(self, q: Query) -> Page:
+        where, args = ["kind=?", "account=?", "region=?"], [q.kind, q.account, q.region]
+        if q.name_contains:
+            where.append("instr(key, ?) > 0")
+            args.append(q.name_contains.lower())
+        for column, op, value in (
+            ("status", "=", q.status),
+            ("created", ">", q.created_after), ("created", "<", q.created_before),
+            ("modified", ">", q.modified_after), ("modified", "<", q.modified_before),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                args.append(value)
+        for key, value in q.data_equals:
+            where.append("json_extract(data, ?) = ?")
+            args.extend([f'$."{key}"', value])
+        order = "DESC" if q.descending else "ASC"
+        column = SORT_COLUMNS[q.sort_by]
+        sql = (
+            f"SELECT {_COLUMNS} FROM resources WHERE {' AND '.join(where)}"
+            f" ORDER BY {column} {order}, key {order} LIMIT ? OFFSET ?"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, args + [q.limit + 1, q.offset]).fetchall()
+        more = len(rows) > q.limit
+        return Page([_row(r) for r in rows[: q.limit]], q.offset + q.limit if more else None)
+
+    # -- tags and history ---------------------------------------------------------------------
+
+    def tags(self, arn: str) -> list[tuple[str, str]]:
+        with self._lock:
+            return self._db.execute(
+                "SELECT key, value FROM tags WHERE arn=? ORDER BY seq", (arn,)
+            ).fetchall()
+
+    def put_tags(self, arn: str, tags: list[tuple[str, str]]) -> None:
+        with self.transaction():
+            seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM tags WHERE arn=?", (arn,)).fetchone()[0]
+            for key, value in tags:
+                seq += 1
+                self._db.execute(
+                    "INSERT INTO tags (arn, key, value, seq) VALUES (?,?,?,?)"
+                    " ON CONFLICT(arn, key) DO UPDATE SET value=excluded.value",
+                    (arn, key, value, seq),
+                )
+
+    def delete_tags(self, arn: str, keys: list[str]) -> None:
+        with self.transaction():
+            self._db.executemany("DELETE FROM tags WHERE arn=? AND key=?", [(arn, k) for k in keys])
+
+    def history(self, arn: str) -> list[tuple[float, str, str | None]]:
+        with self._lock:
+            return self._db.execute(
+                "SELECT at, status, message FROM history WHERE arn=? ORDER BY rowid", (arn,)
+            ).fetchall()
+
+    def _history(self, arn: str, at: float, status: str, message: str | None) -> None:
+        self._db.execute("INSERT INTO history (arn, at, status, message) VALUES (?,?,?,?)",
+                         (arn, at, status, message))
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM resources").fetchone()[0]
