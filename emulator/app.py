@@ -99,6 +99,22 @@ def make_server(app: App, host: str, port: int, threads: int):
                          channel_timeout=300, connection_limit=1000, max_request_body_size=5 * 1024**3)
 
 
+def shutdown_server(server) -> None:
+    """Stop waitress even while clients hold keep-alive connections open.
+
+    `server.close()` alone closes the listening socket, but waitress's loop runs until its socket
+    map is empty, and boto3's pooled connections keep it non-empty.
+    """
+    server.close()
+    for channel in list(server._map.values()):
+        try:
+            channel.close()
+        except OSError:
+            pass
+    server._map.clear()
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+
+
 def serve(config: Config, ready=None) -> None:
     app = create_app(config)
     server = make_server(app, config.host, config.port, config.threads)
@@ -110,7 +126,7 @@ def serve(config: Config, ready=None) -> None:
 
     def stop(signum, frame):
         log.info("signal %s: stopping", signum)
-        threading.Thread(target=server.close, daemon=True).start()
+        threading.Thread(target=shutdown_server, args=(server,), daemon=True).start()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)

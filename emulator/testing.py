@@ -11,7 +11,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from emulator.app import create_app, make_server
+from emulator.app import create_app, make_server, shutdown_server
 from emulator.config import Config
 
 
@@ -45,7 +45,7 @@ class LocalServer:
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.close()
+            shutdown_server(self.server)
             self._thread.join(timeout=10)
             self.app.close()
             self.server = None
