@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 import signal
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from emulator import __version__
+from emulator.aws.clients import AwsClients
 from emulator.aws.embedded import moto_application
 from emulator.aws.s3_persistence import S3Persistence
 from emulator.config import Config
@@ -45,10 +48,16 @@ class App:
         data_dir = None if config.ephemeral else config.data_dir
         self.store = Store(data_dir / "smlocal.db" if data_dir else None)
         self.s3 = S3Persistence(data_dir / "s3" if data_dir else None)
-        self.runtime = create_runtime(config.runtime)
+        self.runtime = create_runtime(config)
         self.workers = Workers()
+        self.clients = AwsClients()
+        self._scratch = tempfile.TemporaryDirectory(prefix="smlocal-work-") if data_dir is None else None
+        work_dir = Path(self._scratch.name) if self._scratch else data_dir / "work"
         self.services = Services(
-            training=TrainingService(self.store, self.runtime, self.workers),
+            training=TrainingService(
+                self.store, self.runtime, self.workers, clients=self.clients, work_dir=work_dir,
+                max_concurrent=config.max_concurrent_jobs, stop_grace_seconds=config.stop_grace_seconds,
+                execute=self.runtime.name != "fake"),
             hosting=HostingService(self.store, self.runtime, self.workers),
         )
         configs = EndpointConfigsProvider(self.store, self.services)
@@ -68,6 +77,12 @@ class App:
         self.services.training.recover()
         self.services.hosting.recover()
 
+    def set_base_url(self, url: str) -> None:
+        """Once the port is bound: where smlocal's own services and the runtime reach it."""
+        self.base_url = url
+        self.clients.set_endpoint(url)
+        self.runtime.set_endpoint(url)
+
     def __call__(self, environ, start_response):
         return self.gateway(environ, start_response)
 
@@ -86,6 +101,8 @@ class App:
         self.workers.close()
         self.runtime.close()
         self.store.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
 
 def create_app(config: Config) -> App:
@@ -120,6 +137,7 @@ def serve(config: Config, ready=None) -> None:
     server = make_server(app, config.host, config.port, config.threads)
     host, port = server.effective_host, server.effective_port
     url = f"http://{host}:{port}"
+    app.set_base_url(url)
     print(f"smlocal {__version__} listening on {url} (runtime: {app.runtime.name}, "
           f"{'ephemeral' if config.ephemeral else 'data in ' + str(config.data_dir)})", flush=True)
     print(f"  export AWS_ENDPOINT_URL={url}", flush=True)

@@ -6,6 +6,7 @@ things. Flags win over environment variables, which win over the defaults.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,8 +27,11 @@ class Config:
     runtime: str = "auto"
     ephemeral: bool = False
     threads: int = 16
-    # Endpoint/job timing knobs (AWS's values by default, smaller in tests).
+    # Job knobs (AWS's values by default, smaller in tests).
     stop_grace_seconds: float = 120.0
+    max_concurrent_jobs: int = 4
+    # image URI (or glob) → local folder holding its `train`/`serve` programs (process runtime)
+    process_images: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":
@@ -47,6 +51,10 @@ class Config:
             values["threads"] = int(env["SMLOCAL_THREADS"])
         if "SMLOCAL_STOP_GRACE_SECONDS" in env:
             values["stop_grace_seconds"] = float(env["SMLOCAL_STOP_GRACE_SECONDS"])
+        if "SMLOCAL_MAX_CONCURRENT_JOBS" in env:
+            values["max_concurrent_jobs"] = int(env["SMLOCAL_MAX_CONCURRENT_JOBS"])
+        if "SMLOCAL_PROCESS_IMAGES" in env:
+            values["process_images"] = json.loads(env["SMLOCAL_PROCESS_IMAGES"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"]).expanduser()

@@ -2,16 +2,53 @@
 
 Services decide *what* runs and when; a runtime only knows *how* (a Docker container, a local
 process, or nothing at all for unit tests). Everything here is synchronous; services call it from
-their background workers.
+their own threads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
 
 
 class RuntimeUnavailable(Exception):
     """This runtime cannot run the requested thing; the message says why and what to do."""
+
+
+@dataclass
+class TrainingHostSpec:
+    """One host (algo-N) of one training job."""
+
+    job_name: str
+    host: str
+    hosts: list[str]
+    image: str
+    root: Path  # this host's /opt/ml tree on the machine running smlocal
+    environment: dict[str, str] = field(default_factory=dict)
+    entrypoint: list[str] | None = None
+    arguments: list[str] | None = None
+    network: str | None = None  # the job's network (multi-host on Docker)
+    network_isolation: bool = False
+    instance_type: str = "ml.m5.large"
+
+
+class TrainingProcess:
+    """A running training host: its merged stdout/stderr lines, its exit, its stop."""
+
+    def lines(self) -> Iterator[str]:
+        raise NotImplementedError
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit code, or None if still running after `timeout` seconds."""
+        raise NotImplementedError
+
+    def terminate(self, grace_seconds: float) -> None:
+        """SIGTERM, then SIGKILL after the grace period (returns once it has exited)."""
+        raise NotImplementedError
+
+    def remove(self) -> None:
+        """Free whatever the host held (container, process group)."""
 
 
 @dataclass
@@ -36,10 +73,26 @@ class ServerHandle:
 class Runtime:
     name = "base"
 
+    def run_training(self, spec: TrainingHostSpec) -> TrainingProcess:
+        raise RuntimeUnavailable(f"The {self.name} runtime cannot run training jobs.")
+
+    def create_network(self, job_name: str, hosts: list[str]) -> str | None:
+        """A network on which the job's hosts resolve each other by name (None if not needed)."""
+        return None
+
+    def remove_network(self, network: str | None) -> None:
+        return None
+
+    def set_endpoint(self, url: str) -> None:
+        """smlocal's own address, once bound (hosts may need it to reach S3)."""
+        self.endpoint_url = url
+
+    def container_endpoint_url(self) -> str | None:
+        """How code inside a host reaches smlocal (AWS_ENDPOINT_URL), if it can."""
+        return getattr(self, "endpoint_url", None)
+
     def start_server(self, spec: ServerSpec) -> ServerHandle:
-        raise RuntimeUnavailable(
-            f"The {self.name} runtime of this smlocal version cannot serve models yet."
-        )
+        raise RuntimeUnavailable(f"The {self.name} runtime of this smlocal version cannot serve models yet.")
 
     def stop_server(self, handle: ServerHandle) -> None:
         return None

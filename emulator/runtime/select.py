@@ -30,12 +30,16 @@ def resolve_name(requested: str) -> str:
     return "docker" if docker_available() else "process"
 
 
-def create_runtime(requested: str) -> Runtime:
-    name = resolve_name(requested)
+def create_runtime(config) -> Runtime:
+    name = resolve_name(config.runtime)
     if name == "fake":
         from emulator.runtime.fake import FakeRuntime
 
         return FakeRuntime()
-    runtime = Runtime()
-    runtime.name = name
-    return runtime
+    if name == "docker":
+        from emulator.runtime.docker import DockerRuntime
+
+        return DockerRuntime(process_images=config.process_images)
+    from emulator.runtime.process import ProcessRuntime
+
+    return ProcessRuntime(process_images=config.process_images)

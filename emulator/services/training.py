@@ -1,12 +1,15 @@
-"""Training job lifecycle: InProgress (Starting …) → Completed | Failed | Stopping → Stopped.
+"""Training job lifecycle: InProgress (Starting → Downloading → Training → Uploading) → Completed,
+Failed, or Stopping → Stopped (MaxRuntimeExceeded when the clock ran out).
 
-This version records the lifecycle and honours StopTrainingJob; running the job's hosts on a
-runtime (the /opt/ml contract, data, logs, artifacts) plugs in at `start`.
+The service keeps the queue (a limit on jobs that run at once; the rest wait in Starting) and the
+status bookkeeping; `TrainingRun` (services/training_run.py) does one job's work on a runtime.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from pathlib import Path
 
 from emulator.context import Clock
 from emulator.runtime.base import Runtime
@@ -15,67 +18,112 @@ from emulator.store import Resource, Store
 
 log = logging.getLogger("smlocal.training")
 
-STATUS_MESSAGES = {
+MESSAGES = {
     "Starting": "Starting the training job",
+    "Downloading": "Downloading input data",
+    "Training": "Training image download completed. Training in progress.",
+    "Uploading": "Uploading generated training model",
+    "Completed": "Training job completed",
+    "Failed": "Training job failed",
     "Stopping": "Stopping the training job",
     "Stopped": "Training job stopped",
-    "Failed": "Training job failed",
+    "MaxRuntimeExceeded": "Training job stopped: it exceeded MaxRuntimeInSeconds",
 }
 
 
 class TrainingService:
-    def __init__(self, store: Store, runtime: Runtime, workers: Workers, clock: Clock | None = None):
+    def __init__(self, store: Store, runtime: Runtime, workers: Workers, clients=None,
+                 work_dir: Path | None = None, max_concurrent: int = 4, stop_grace_seconds: float = 120.0,
+                 clock: Clock | None = None, execute: bool = True):
         self.store = store
         self.runtime = runtime
         self.workers = workers
+        self.clients = clients
+        self.work_dir = work_dir
+        self.stop_grace_seconds = stop_grace_seconds
         self.clock = clock or Clock()
+        self.execute = execute  # False on the fake runtime: jobs wait in Starting until stopped
+        self.slots = threading.BoundedSemaphore(max_concurrent)
+        self.runs: dict[str, "TrainingRun"] = {}
+        self._lock = threading.RLock()  # serialises status writes of all jobs
 
     def start(self, job: Resource) -> None:
-        """Until a runtime executes training, a job waits in Starting until it is stopped."""
+        if not self.execute:
+            return
+        from emulator.services.training_run import TrainingRun
+
+        run = TrainingRun(self, job.arn)
+        with self._lock:
+            self.runs[job.arn] = run
+        run.start()
 
     def stop(self, job: Resource) -> None:
-        self.transition(job, "Stopping", "Stopping", primary="Stopping")
-        self.workers.submit(self.finish, job.arn, "Stopped", "Stopped")
+        with self._lock:
+            self.transition(job.arn, "Stopping", primary="Stopping")
+            run = self.runs.get(job.arn)
+        if run is not None:
+            run.request_stop()
+        else:  # nothing runs it: it stops at once
+            self.workers.submit(self.finish, job.arn, "Stopped", "Stopped")
 
     def recover(self) -> None:
         """A job that was running when smlocal stopped cannot be resumed exactly: it fails, saying so."""
-        for status in ("InProgress", "Stopping"):
-            for job in self.store.all("training-job", status):
-                if status == "Stopping":
-                    self.finish(job.arn, "Stopped", "Stopped")
-                else:
-                    self.finish(job.arn, "Failed", "Failed",
-                                failure="InternalServerError: smlocal was restarted while this job ran;"
-                                        " the job cannot be resumed. Start it again.")
+        for job in self.store.all("training-job", "Stopping"):
+            self.finish(job.arn, "Stopped", "Stopped")
+        for job in self.store.all("training-job", "InProgress"):
+            self.finish(job.arn, "Failed", "Failed",
+                        failure="InternalServerError: smlocal was restarted while this job ran; the job "
+                                "cannot be resumed. Start it again under a new name.")
 
-    # -- status bookkeeping -------------------------------------------------------------------
+    def forget(self, arn: str) -> None:
+        with self._lock:
+            self.runs.pop(arn, None)
 
-    def transition(self, job: Resource, secondary: str, message_key: str, primary: str | None = None,
-                   message: str | None = None) -> None:
-        now = self.clock.now()
-        data = job.data
-        transitions = data.setdefault("SecondaryStatusTransitions", [])
-        if transitions and "EndTime" not in transitions[-1]:
-            transitions[-1]["EndTime"] = now
-        transitions.append({"Status": secondary, "StartTime": now,
-                            "StatusMessage": message or STATUS_MESSAGES.get(message_key, secondary)})
-        data["SecondaryStatus"] = secondary
-        if primary:
-            job.status = data["TrainingJobStatus"] = primary
-        job.modified = data["LastModifiedTime"] = now
-        self.store.update(job, message)
+    # -- status bookkeeping (every write of a job's status goes through here) ------------------
 
-    def finish(self, arn: str, primary: str, secondary: str, failure: str | None = None) -> None:
-        job = self.store.get_by_arn(arn)
-        if job is None:
-            return
-        now = self.clock.now()
-        if failure:
-            job.data["FailureReason"] = failure[:1024]
-        job.data["TrainingEndTime"] = now
-        self.transition(job, secondary, secondary, primary=primary, message=failure)
-        job.data["SecondaryStatusTransitions"][-1]["EndTime"] = now
-        self.store.update(job)
+    def transition(self, arn: str, secondary: str, primary: str | None = None, message: str | None = None,
+                   **fields) -> Resource | None:
+        with self._lock:
+            job = self.store.get_by_arn(arn)
+            if job is None:
+                return None
+            if primary is None and job.status != "InProgress":
+                return job  # a stop already moved it on; late secondary steps are not shown
+            now = self.clock.now()
+            data = job.data
+            transitions = data.setdefault("SecondaryStatusTransitions", [])
+            if transitions and "EndTime" not in transitions[-1]:
+                transitions[-1]["EndTime"] = now
+            transitions.append({"Status": secondary, "StartTime": now,
+                                "StatusMessage": message or MESSAGES.get(secondary, secondary)})
+            data["SecondaryStatus"] = secondary
+            if primary:
+                job.status = data["TrainingJobStatus"] = primary
+            data.update({k: v for k, v in fields.items() if v is not None})
+            job.modified = data["LastModifiedTime"] = now
+            self.store.update(job, message)
+            return job
+
+    def finish(self, arn: str, primary: str, secondary: str, failure: str | None = None, **fields) -> None:
+        with self._lock:
+            job = self.store.get_by_arn(arn)
+            if job is None or job.status in ("Completed", "Failed", "Stopped"):
+                return
+            now = self.clock.now()
+            start = job.data.get("TrainingStartTime")
+            if start is not None:
+                seconds = max(0, int(round(now - start)))
+                fields.update(TrainingTimeInSeconds=seconds, BillableTimeInSeconds=seconds)
+            if failure:
+                fields["FailureReason"] = failure[:1024]
+            job = self.transition(arn, secondary, primary=primary,
+                                  message=failure[:1024] if failure and primary == "Failed" else None,
+                                  TrainingEndTime=now, **fields)
+            job.data["SecondaryStatusTransitions"][-1]["EndTime"] = now
+            self.store.update(job)
 
     def close(self) -> None:
-        return None
+        with self._lock:
+            runs = list(self.runs.values())
+        for run in runs:
+            run.abandon()

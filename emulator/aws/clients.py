@@ -1,0 +1,57 @@
+"""boto3 clients through which smlocal's own services use S3 and CloudWatch Logs.
+
+They go over HTTP to smlocal itself (the same moto, the same persistence as any caller) and carry
+the resource's account in moto's `x-moto-account-id` header, so a job of account A reads A's
+buckets whatever access key created it.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32,
+                 connect_timeout=10, read_timeout=300)
+
+
+class AwsClients:
+    def __init__(self, endpoint_url: str | None = None):
+        self.endpoint_url = endpoint_url
+        self._cache: dict[tuple[str, str, str], object] = {}
+        self._lock = threading.Lock()
+        self._session = boto3.session.Session()
+
+    def set_endpoint(self, url: str) -> None:
+        with self._lock:
+            self.endpoint_url = url
+            self._cache.clear()
+
+    def client(self, service: str, account: str, region: str):
+        if self.endpoint_url is None:
+            raise RuntimeError("smlocal's own endpoint is not known yet (the server has not bound its port)")
+        key = (service, account, region)
+        with self._lock:
+            client = self._cache.get(key)
+            if client is None:
+                client = self._session.client(
+                    service, region_name=region, endpoint_url=self.endpoint_url, config=_CONFIG,
+                    aws_access_key_id="smlocal", aws_secret_access_key="smlocal",
+                )
+                client.meta.events.register("before-sign", _account_header(account))
+                self._cache[key] = client
+            return client
+
+    def s3(self, account: str, region: str):
+        return self.client("s3", account, region)
+
+    def logs(self, account: str, region: str):
+        return self.client("logs", account, region)
+
+
+def _account_header(account: str):
+    def add(request, **kwargs):
+        request.headers["x-moto-account-id"] = account
+
+    return add

@@ -1,0 +1,91 @@
+"""Runs contract programs as local processes, their /opt/ml re-rooted in the job's folder.
+
+Built-in algorithms run as `python -m algorithms.<name> train|serve`; a user image runs only if it
+was registered as a local program folder (`--process-image IMAGE=DIR`, the folder holding its
+`train`/`serve` executables); anything else needs Docker, and the error says so.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from typing import Iterator
+
+from emulator.runtime import contract
+from emulator.runtime.base import Runtime, RuntimeUnavailable, TrainingHostSpec, TrainingProcess
+from emulator.runtime.images import ImageTarget, resolve
+
+NO_DOCKER = (
+    "The image {image} is not a SageMaker built-in algorithm, so it needs a Docker engine, and none is "
+    "reachable. Start one (for example `bash docker/engine.sh`, or `dockerd &`) and restart smlocal with "
+    "--runtime docker or auto, or register a local program folder for it with --process-image {image}=DIR."
+)
+
+
+class LocalProcess(TrainingProcess):
+    def __init__(self, popen: subprocess.Popen):
+        self.popen = popen
+
+    def lines(self) -> Iterator[str]:
+        for raw in self.popen.stdout:
+            yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+    def wait(self, timeout=None):
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def terminate(self, grace_seconds: float) -> None:
+        self._signal(signal.SIGTERM)
+        if self.wait(grace_seconds) is None:
+            self._signal(signal.SIGKILL)
+            self.popen.wait()
+
+    def remove(self) -> None:
+        if self.popen.poll() is None:
+            self._signal(signal.SIGKILL)
+            self.popen.wait()
+        if self.popen.stdout:
+            self.popen.stdout.close()
+
+    def _signal(self, sig) -> None:
+        try:
+            os.killpg(self.popen.pid, sig)  # the whole group: scripts often fork workers
+        except ProcessLookupError:
+            pass
+
+
+class ProcessRuntime(Runtime):
+    name = "process"
+
+    def __init__(self, process_images: dict[str, str] | None = None, endpoint_url: str | None = None):
+        self.process_images = process_images or {}
+        self.endpoint_url = endpoint_url
+
+    def command(self, target: ImageTarget, mode: str, entrypoint=None, arguments=None) -> list[str]:
+        if target.builtin:
+            return [sys.executable, "-m", f"algorithms.{target.algorithm}", mode]
+        if target.program_dir is not None:
+            if entrypoint:
+                return list(entrypoint) + list(arguments or [])
+            return [str(target.program_dir / mode)] + list(arguments or [])
+        raise RuntimeUnavailable(NO_DOCKER.format(image=target.uri))
+
+    def run_training(self, spec: TrainingHostSpec) -> TrainingProcess:
+        target = resolve(spec.image, self.process_images)
+        command = self.command(target, contract.TRAIN, spec.entrypoint, spec.arguments)
+        env = {**os.environ, **spec.environment, contract.ROOT_ENV: str(spec.root)}
+        if target.program_dir is not None:
+            env["PATH"] = f"{target.program_dir}{os.pathsep}{env.get('PATH', '')}"
+        if len(spec.hosts) > 1:
+            env[contract.HOSTS_ENV] = "{" + ",".join(f'"{h}": "127.0.0.1"' for h in spec.hosts) + "}"
+        try:
+            popen = subprocess.Popen(command, cwd=spec.root, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            raise RuntimeUnavailable(f"Could not start {' '.join(command)}: {exc.strerror or exc}") from None
+        return LocalProcess(popen)
+

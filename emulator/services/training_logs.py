@@ -1,0 +1,101 @@
+"""Training output as AWS shows it: CloudWatch Logs streams per host, and metrics from regexes.
+
+Lines go to group /aws/sagemaker/TrainingJobs, stream `<job>/algo-<n>-<epoch seconds>`, in
+batches (so a chatty job costs few calls) flushed at least twice a second, so `fit(logs=True)`
+tails them live. MetricDefinitions run on each line with TAB shown as `#011`, as CloudWatch shows it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+GROUP = "/aws/sagemaker/TrainingJobs"
+MAX_BATCH = 5000
+MAX_EVENT_BYTES = 256 * 1024 - 26
+
+
+def ensure_group(logs, group: str = GROUP) -> None:
+    try:
+        logs.create_log_group(logGroupName=group)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+
+
+class LogStream:
+    """One host's stream; `write` buffers, `flush` sends (thread-safe)."""
+
+    def __init__(self, logs, stream: str, group: str = GROUP):
+        self.logs, self.group, self.stream = logs, group, stream
+        self._buffer: list[dict] = []
+        self._lock = threading.Lock()
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+
+    def write(self, line: str, at: float | None = None) -> None:
+        event = {"timestamp": int((at or time.time()) * 1000), "message": line[:MAX_EVENT_BYTES] or " "}
+        with self._lock:
+            self._buffer.append(event)
+            full = len(self._buffer) >= MAX_BATCH
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+            if batch:
+                self.logs.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=batch)
+
+
+class Flusher(threading.Thread):
+    """Flushes a job's streams every `interval` seconds until stopped, then once more."""
+
+    def __init__(self, streams: list[LogStream], interval: float = 0.5):
+        super().__init__(name="log-flusher", daemon=True)
+        self.streams, self.interval = streams, interval
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            self._flush()
+        self._flush()
+
+    def _flush(self) -> None:
+        for stream in self.streams:
+            try:
+                stream.flush()
+            except Exception:  # logs are best effort: never fail a job for them
+                pass
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(timeout=10)
+
+
+class MetricParser:
+    """Keeps the last value each MetricDefinition's regex captured (group 1)."""
+
+    def __init__(self, definitions: list[dict]):
+        self.rules = [(d["Name"], re.compile(d["Regex"])) for d in definitions]
+        self.latest: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def feed(self, line: str, at: float) -> None:
+        if not self.rules:
+            return
+        shown = line.replace("\t", "#011")
+        for name, pattern in self.rules:
+            match = pattern.search(shown)
+            if match is None:
+                continue
+            try:
+                value = float(match.group(1))
+            except (IndexError, TypeError, ValueError):
+                continue
+            with self._lock:
+                self.latest[name] = (value, at)
+
+    def final(self) -> list[dict]:
+        with self._lock:
+            return [{"MetricName": name, "Value": value, "Timestamp": at}
+                    for name, (value, at) in sorted(self.latest.items())]
