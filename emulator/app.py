@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -109,35 +110,56 @@ def create_app(config: Config) -> App:
     return App(config)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 def make_server(app: App, host: str, port: int, threads: int):
+    """waitress on `host:port`, and on the same port at every address the runtime needs (the Docker
+    bridge gateway, so containers reach S3) — never on 0.0.0.0 unless asked. Returns (server, url)."""
     from waitress.server import create_server
 
-    return create_server(app, host=host, port=port, threads=threads, ident="smlocal",
-                         channel_timeout=300, connection_limit=1000, max_request_body_size=5 * 1024**3)
+    primary = _listen(host, port)
+    port = primary.getsockname()[1]
+    sockets = [primary]
+    for extra in app.runtime.listen_addresses():
+        if extra in (host, "0.0.0.0"):
+            continue
+        try:
+            sockets.append(_listen(extra, port))
+        except OSError as exc:
+            log.warning("cannot also listen on %s:%s (%s); containers will not reach S3", extra, port, exc)
+    server = create_server(app, sockets=sockets, threads=threads, ident="smlocal", channel_timeout=300,
+                           connection_limit=1000, max_request_body_size=5 * 1024**3)
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    app.set_base_url(url)
+    return server, url
 
 
 def shutdown_server(server) -> None:
     """Stop waitress even while clients hold keep-alive connections open.
 
-    `server.close()` alone closes the listening socket, but waitress's loop runs until its socket
-    map is empty, and boto3's pooled connections keep it non-empty.
+    Closing the listening sockets alone is not enough: waitress's loop runs until its socket map is
+    empty, and boto3's pooled connections keep it non-empty.
     """
-    server.close()
-    for channel in list(server._map.values()):
+    socket_map = getattr(server, "_map", None)
+    if socket_map is None:
+        socket_map = server.map
+    for channel in list(socket_map.values()):
         try:
             channel.close()
         except OSError:
             pass
-    server._map.clear()
+    socket_map.clear()
     server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
 
 
 def serve(config: Config, ready=None) -> None:
     app = create_app(config)
-    server = make_server(app, config.host, config.port, config.threads)
-    host, port = server.effective_host, server.effective_port
-    url = f"http://{host}:{port}"
-    app.set_base_url(url)
+    server, url = make_server(app, config.host, config.port, config.threads)
     print(f"smlocal {__version__} listening on {url} (runtime: {app.runtime.name}, "
           f"{'ephemeral' if config.ephemeral else 'data in ' + str(config.data_dir)})", flush=True)
     print(f"  export AWS_ENDPOINT_URL={url}", flush=True)

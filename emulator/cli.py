@@ -33,6 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--ephemeral", action="store_true", default=None,
                        help="keep everything in memory; nothing survives a restart (fast test runs)")
     serve.add_argument("--threads", type=int, help="request worker threads (default 16)")
+    serve.add_argument("--max-concurrent-jobs", type=int,
+                       help="training jobs that run at once; the rest wait in Starting (default 4)")
+    serve.add_argument("--stop-grace-seconds", type=float,
+                       help="seconds between SIGTERM and SIGKILL when a job is stopped (default 120, as AWS)")
+    serve.add_argument("--process-image", action="append", metavar="IMAGE=DIR", default=None,
+                       help="run IMAGE (a URI or glob) on the process runtime from the local folder DIR, which "
+                            "holds its `train` and `serve` programs; repeatable")
     serve.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
     return parser
 
@@ -42,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
         try:
-            config = Config.from_env(host=args.host, port=args.port, data_dir=args.data_dir,
-                                     runtime=args.runtime, ephemeral=args.ephemeral, threads=args.threads)
+            config = Config.from_env(
+                host=args.host, port=args.port, data_dir=args.data_dir, runtime=args.runtime,
+                ephemeral=args.ephemeral, threads=args.threads, max_concurrent_jobs=args.max_concurrent_jobs,
+                stop_grace_seconds=args.stop_grace_seconds, process_images=_process_images(args.process_image))
         except ValueError as exc:
             print(f"smlocal: {exc}", file=sys.stderr)
             return 2
@@ -55,3 +64,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"smlocal: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
             return 1
     return 0
+
+
+def _process_images(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    images = {}
+    for pair in pairs:
+        image, sep, folder = pair.rpartition("=")
+        if not sep or not image or not folder:
+            raise ValueError(f"--process-image takes IMAGE=DIR, not {pair!r}")
+        images[image] = folder
+    return images

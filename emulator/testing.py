@@ -31,9 +31,7 @@ class LocalServer:
 
     def start(self) -> "LocalServer":
         self.app = create_app(self.config)
-        self.server = make_server(self.app, self.config.host, 0, self.config.threads)
-        self.url = f"http://{self.server.effective_host}:{self.server.effective_port}"
-        self.app.set_base_url(self.url)
+        self.server, self.url = make_server(self.app, self.config.host, 0, self.config.threads)
         self._thread = threading.Thread(target=self._run, name="smlocal-server", daemon=True)
         self._thread.start()
         return self

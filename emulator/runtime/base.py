@@ -83,6 +83,10 @@ class Runtime:
     def remove_network(self, network: str | None) -> None:
         return None
 
+    def listen_addresses(self) -> list[str]:
+        """Addresses besides 127.0.0.1 where smlocal must listen so that hosts can reach it."""
+        return []
+
     def set_endpoint(self, url: str) -> None:
         """smlocal's own address, once bound (hosts may need it to reach S3)."""
         self.endpoint_url = url

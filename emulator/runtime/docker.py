@@ -1,0 +1,154 @@
+"""Runs training hosts (and, later, serving instances) as Docker containers via docker-py.
+
+SageMaker's way: `docker run IMAGE train` with the host's /opt/ml bind-mounted, hostname algo-N, a
+bridge network per multi-host job on which hosts resolve each other by name, no network at all
+under EnableNetworkIsolation, GPUs only where the engine has them. Containers reach smlocal (for
+S3) on the default bridge's gateway address, where smlocal also listens.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Iterator
+
+from emulator.runtime import contract
+from emulator.runtime.base import Runtime, RuntimeUnavailable, TrainingHostSpec, TrainingProcess
+from emulator.runtime.images import BUILTIN_IMAGE, resolve
+
+GPU_FAMILIES = ("ml.p", "ml.g", "ml.trn", "ml.inf")
+LABEL = "smlocal"
+
+
+class Container(TrainingProcess):
+    def __init__(self, client, container_id: str):
+        self.client = client
+        self.id = container_id
+        self._code: int | None = None
+        self._exited = threading.Event()
+        threading.Thread(target=self._wait, name=f"wait-{container_id[:12]}", daemon=True).start()
+
+    def _wait(self) -> None:
+        try:
+            self._code = self.client.api.wait(self.id)["StatusCode"]
+        except Exception:
+            self._code = -1
+        self._exited.set()
+
+    def lines(self) -> Iterator[str]:
+        pending = b""
+        for chunk in self.client.api.logs(self.id, stream=True, follow=True, stdout=True, stderr=True):
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                yield line.decode("utf-8", errors="replace").rstrip("\r")
+        if pending:
+            yield pending.decode("utf-8", errors="replace")
+
+    def wait(self, timeout=None):
+        self._exited.wait(timeout)
+        return self._code if self._exited.is_set() else None
+
+    def terminate(self, grace_seconds: float) -> None:
+        try:
+            self.client.api.stop(self.id, timeout=max(1, int(round(grace_seconds))))
+        except Exception:
+            pass
+        self._exited.wait(30)
+
+    def remove(self) -> None:
+        try:
+            self.client.api.remove_container(self.id, force=True)
+        except Exception:
+            pass
+
+
+class DockerRuntime(Runtime):
+    name = "docker"
+
+    def __init__(self, process_images: dict[str, str] | None = None):
+        import docker
+
+        self.client = docker.from_env(timeout=120)
+        self.process_images = process_images or {}
+        bridge = self.client.networks.get("bridge").attrs["IPAM"]["Config"][0]
+        self.gateway = bridge.get("Gateway", "172.17.0.1")
+        self.has_gpus = "nvidia" in (self.client.info().get("Runtimes") or {})
+
+    def listen_addresses(self) -> list[str]:
+        return [self.gateway]
+
+    def container_endpoint_url(self) -> str | None:
+        url = getattr(self, "endpoint_url", None)
+        if not url:
+            return None
+        port = url.rsplit(":", 1)[-1]
+        return f"http://{self.gateway}:{port}"
+
+    # -- training -----------------------------------------------------------------------------
+
+    def run_training(self, spec: TrainingHostSpec) -> TrainingProcess:
+        target = resolve(spec.image, self.process_images)
+        image, command, entrypoint = self._command(target, spec)
+        self._require_image(image)
+        api = self.client.api
+        host_config = api.create_host_config(
+            binds={str(spec.root): {"bind": contract.OPT_ML, "mode": "rw"}},
+            network_mode="none" if spec.network_isolation else (spec.network or "bridge"),
+            device_requests=self._gpus(spec.instance_type),
+            init=False,
+        )
+        networking = None
+        if spec.network and not spec.network_isolation:
+            networking = api.create_networking_config(
+                {spec.network: api.create_endpoint_config(aliases=[spec.host])})
+        created = api.create_container(
+            image, command=command, entrypoint=entrypoint, environment=spec.environment,
+            hostname=spec.host, name=f"smlocal-{spec.job_name}-{spec.host}-{uuid.uuid4().hex[:6]}",
+            host_config=host_config, networking_config=networking,
+            labels={LABEL: "training", f"{LABEL}.job": spec.job_name, f"{LABEL}.host": spec.host},
+        )
+        container_id = created["Id"]
+        try:
+            if spec.network and not spec.network_isolation:
+                self.client.networks.get("bridge").connect(container_id)  # to reach smlocal for S3
+            api.start(container_id)
+        except Exception as exc:
+            api.remove_container(container_id, force=True)
+            raise RuntimeUnavailable(f"Docker could not start {image}: {exc}") from None
+        return Container(self.client, container_id)
+
+    def _command(self, target, spec: TrainingHostSpec):
+        if target.builtin:
+            return BUILTIN_IMAGE, ["python3", "-m", f"algorithms.{target.algorithm}", contract.TRAIN], None
+        return spec.image, list(spec.arguments or [contract.TRAIN]), spec.entrypoint
+
+    def _require_image(self, image: str) -> None:
+        import docker.errors
+
+        try:
+            self.client.images.get(image)
+        except docker.errors.ImageNotFound:
+            raise RuntimeUnavailable(
+                f"The image {image} is not in the local Docker engine, and smlocal pulls from no registry. "
+                f"Build or load it first (docker build -t {image} ... or docker load)."
+            ) from None
+
+    def _gpus(self, instance_type: str):
+        if not self.has_gpus or not instance_type.startswith(GPU_FAMILIES):
+            return None  # GPU instance types are accepted and run on the CPU where there is none
+        from docker.types import DeviceRequest
+
+        return [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+
+    def create_network(self, job_name: str, hosts: list[str]) -> str | None:
+        name = f"smlocal-{job_name}-{uuid.uuid4().hex[:6]}"
+        self.client.networks.create(name, driver="bridge", labels={LABEL: "training", f"{LABEL}.job": job_name})
+        return name
+
+    def remove_network(self, network: str | None) -> None:
+        if network:
+            self.client.networks.get(network).remove()
+
+    def close(self) -> None:
+        self.client.close()
