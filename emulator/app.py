@@ -24,10 +24,12 @@ from emulator.providers import handler_table
 from emulator.providers.endpoint_configs import EndpointConfigsProvider
 from emulator.providers.endpoints import EndpointsProvider
 from emulator.providers.models import ModelsProvider
+from emulator.providers.runtime import RuntimeProvider
 from emulator.providers.tags import TagsProvider
 from emulator.providers.training_jobs import TrainingJobsProvider
 from emulator.runtime.select import create_runtime
 from emulator.services.hosting import HostingService
+from emulator.services.router import Router
 from emulator.services.training import TrainingService
 from emulator.services.workers import Workers
 from emulator.store import Store
@@ -52,6 +54,7 @@ class App:
         self.runtime = create_runtime(config)
         self.workers = Workers()
         self.clients = AwsClients()
+        self.router = Router()
         self._scratch = tempfile.TemporaryDirectory(prefix="smlocal-work-") if data_dir is None else None
         work_dir = Path(self._scratch.name) if self._scratch else data_dir / "work"
         self.services = Services(
@@ -59,7 +62,9 @@ class App:
                 self.store, self.runtime, self.workers, clients=self.clients, work_dir=work_dir,
                 max_concurrent=config.max_concurrent_jobs, stop_grace_seconds=config.stop_grace_seconds,
                 execute=self.runtime.name != "fake"),
-            hosting=HostingService(self.store, self.runtime, self.workers),
+            hosting=HostingService(
+                self.store, self.runtime, self.workers, self.router, clients=self.clients, work_dir=work_dir,
+                startup_timeout=config.startup_timeout, stop_grace_seconds=config.stop_grace_seconds),
         )
         configs = EndpointConfigsProvider(self.store, self.services)
         providers = [
@@ -70,7 +75,8 @@ class App:
             TagsProvider(self.store, self.services),
         ]
         self.gateway = Gateway(
-            handlers={"sagemaker": handler_table("sagemaker", providers)},
+            handlers={"sagemaker": handler_table("sagemaker", providers),
+                      "sagemaker-runtime": handler_table("sagemaker-runtime", [RuntimeProvider(self.router)])},
             moto_app=self.s3.wrap(moto_application()),
             internal={"/_smlocal/health": self.health},
         )

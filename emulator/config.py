@@ -30,6 +30,7 @@ class Config:
     # Job knobs (AWS's values by default, smaller in tests).
     stop_grace_seconds: float = 120.0
     max_concurrent_jobs: int = 4
+    startup_timeout: float = 240.0  # seconds a serving container has to pass /ping
     # image URI (or glob) → local folder holding its `train`/`serve` programs (process runtime)
     process_images: dict = field(default_factory=dict)
 
@@ -53,6 +54,8 @@ class Config:
             values["stop_grace_seconds"] = float(env["SMLOCAL_STOP_GRACE_SECONDS"])
         if "SMLOCAL_MAX_CONCURRENT_JOBS" in env:
             values["max_concurrent_jobs"] = int(env["SMLOCAL_MAX_CONCURRENT_JOBS"])
+        if "SMLOCAL_STARTUP_TIMEOUT" in env:
+            values["startup_timeout"] = float(env["SMLOCAL_STARTUP_TIMEOUT"])
         if "SMLOCAL_PROCESS_IMAGES" in env:
             values["process_images"] = json.loads(env["SMLOCAL_PROCESS_IMAGES"])
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -53,21 +53,32 @@ class TrainingProcess:
 
 @dataclass
 class ServerSpec:
-    """One serving instance of one model (a production variant has InitialInstanceCount of them)."""
+    """One container of one serving instance (a variant has InitialInstanceCount instances; an
+    inference pipeline's instance has one container per model container)."""
 
     endpoint: str
     variant: str
     instance_id: str
     image: str
-    model_data_url: str | None = None
+    root: Path  # this container's /opt/ml tree on the machine running smlocal
+    model_dir: Path | None = None  # the extracted model, shared read-only by the variant's instances
     environment: dict[str, str] = field(default_factory=dict)
+    hostname: str | None = None
 
 
-@dataclass
-class ServerHandle:
-    spec: ServerSpec
-    url: str  # where /ping and /invocations answer
-    ref: object = None  # the runtime's own handle (container id, Popen, ...)
+class ServerProcess:
+    """A running serving container or process: where it answers, its output, its exit, its stop."""
+
+    url: str = ""
+
+    def lines(self) -> Iterator[str]:
+        raise NotImplementedError
+
+    def exit_code(self) -> int | None:
+        raise NotImplementedError
+
+    def stop(self, grace_seconds: float) -> None:
+        raise NotImplementedError
 
 
 class Runtime:
@@ -95,11 +106,9 @@ class Runtime:
         """How code inside a host reaches smlocal (AWS_ENDPOINT_URL), if it can."""
         return getattr(self, "endpoint_url", None)
 
-    def start_server(self, spec: ServerSpec) -> ServerHandle:
-        raise RuntimeUnavailable(f"The {self.name} runtime of this smlocal version cannot serve models yet.")
-
-    def stop_server(self, handle: ServerHandle) -> None:
-        return None
+    def start_server(self, spec: ServerSpec) -> ServerProcess:
+        """Start `serve`; returns at once (the hosting service checks /ping)."""
+        raise RuntimeUnavailable(f"The {self.name} runtime cannot serve models.")
 
     def close(self) -> None:
         return None

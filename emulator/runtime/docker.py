@@ -13,7 +13,8 @@ import uuid
 from typing import Iterator
 
 from emulator.runtime import contract
-from emulator.runtime.base import Runtime, RuntimeUnavailable, TrainingHostSpec, TrainingProcess
+from emulator.runtime.base import (Runtime, RuntimeUnavailable, ServerProcess, ServerSpec, TrainingHostSpec,
+                                   TrainingProcess)
 from emulator.runtime.images import BUILTIN_IMAGE, resolve
 
 GPU_FAMILIES = ("ml.p", "ml.g", "ml.trn", "ml.inf")
@@ -61,6 +62,19 @@ class Container(TrainingProcess):
             self.client.api.remove_container(self.id, force=True)
         except Exception:
             pass
+
+
+class ContainerServer(Container, ServerProcess):
+    def __init__(self, client, container_id: str, url: str):
+        super().__init__(client, container_id)
+        self.url = url
+
+    def exit_code(self) -> int | None:
+        return self.wait(0)
+
+    def stop(self, grace_seconds: float) -> None:
+        self.terminate(grace_seconds)
+        self.remove()
 
 
 class DockerRuntime(Runtime):
@@ -117,6 +131,35 @@ class DockerRuntime(Runtime):
             api.remove_container(container_id, force=True)
             raise RuntimeUnavailable(f"Docker could not start {image}: {exc}") from None
         return Container(self.client, container_id)
+
+    # -- serving ------------------------------------------------------------------------------
+
+    def start_server(self, spec: ServerSpec) -> ServerProcess:
+        target = resolve(spec.image, self.process_images)
+        image = BUILTIN_IMAGE if target.builtin else spec.image
+        command = (["python3", "-m", f"algorithms.{target.algorithm}", contract.SERVE] if target.builtin
+                   else [contract.SERVE])
+        self._require_image(image)
+        port = int(spec.environment.get(contract.BIND_TO_PORT_ENV, contract.SERVING_PORT))
+        api = self.client.api
+        binds = {}
+        if spec.model_dir is not None:
+            binds[str(spec.model_dir)] = {"bind": f"{contract.OPT_ML}/model", "mode": "ro"}
+        host_config = api.create_host_config(binds=binds, port_bindings={f"{port}/tcp": ("127.0.0.1", None)})
+        created = api.create_container(
+            image, command=command, environment=spec.environment, hostname=spec.hostname or spec.instance_id,
+            name=f"smlocal-{spec.endpoint}-{spec.variant}-{spec.instance_id}"[:120].replace("/", "-"),
+            host_config=host_config, ports=[port],
+            labels={LABEL: "serving", f"{LABEL}.endpoint": spec.endpoint, f"{LABEL}.variant": spec.variant},
+        )
+        container_id = created["Id"]
+        try:
+            api.start(container_id)
+            published = api.port(container_id, port)[0]["HostPort"]
+        except Exception as exc:
+            api.remove_container(container_id, force=True)
+            raise RuntimeUnavailable(f"Docker could not start {image}: {exc}") from None
+        return ContainerServer(self.client, container_id, f"http://127.0.0.1:{published}")
 
     def _command(self, target, spec: TrainingHostSpec):
         if target.builtin:

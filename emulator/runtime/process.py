@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from typing import Iterator
 
 from emulator.runtime import contract
-from emulator.runtime.base import Runtime, RuntimeUnavailable, TrainingHostSpec, TrainingProcess
+from emulator.runtime.base import (Runtime, RuntimeUnavailable, ServerProcess, ServerSpec, TrainingHostSpec,
+                                   TrainingProcess)
 from emulator.runtime.images import ImageTarget, resolve
 
 NO_DOCKER = (
@@ -58,6 +60,19 @@ class LocalProcess(TrainingProcess):
             pass
 
 
+class ProcessServer(LocalProcess, ServerProcess):
+    def __init__(self, popen: subprocess.Popen, url: str):
+        super().__init__(popen)
+        self.url = url
+
+    def exit_code(self) -> int | None:
+        return self.popen.poll()
+
+    def stop(self, grace_seconds: float) -> None:
+        self.terminate(grace_seconds)
+        self.remove()
+
+
 class ProcessRuntime(Runtime):
     name = "process"
 
@@ -82,10 +97,32 @@ class ProcessRuntime(Runtime):
             env["PATH"] = f"{target.program_dir}{os.pathsep}{env.get('PATH', '')}"
         if len(spec.hosts) > 1:
             env[contract.HOSTS_ENV] = "{" + ",".join(f'"{h}": "127.0.0.1"' for h in spec.hosts) + "}"
+        return LocalProcess(self._spawn(command, spec.root, env))
+
+    def start_server(self, spec: ServerSpec) -> ServerProcess:
+        target = resolve(spec.image, self.process_images)
+        command = self.command(target, contract.SERVE)
+        port = free_port()
+        env = {**os.environ, **spec.environment, contract.ROOT_ENV: str(spec.root),
+               contract.BIND_TO_PORT_ENV: str(port)}
+        if target.program_dir is not None:
+            env["PATH"] = f"{target.program_dir}{os.pathsep}{env.get('PATH', '')}"
+        spec.root.mkdir(parents=True, exist_ok=True)
+        if spec.model_dir is not None and not (spec.root / "model").exists():
+            (spec.root / "model").symlink_to(spec.model_dir, target_is_directory=True)
+        return ProcessServer(self._spawn(command, spec.root, env), f"http://127.0.0.1:{port}")
+
+    @staticmethod
+    def _spawn(command: list[str], cwd, env) -> subprocess.Popen:
         try:
-            popen = subprocess.Popen(command, cwd=spec.root, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+            return subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
             raise RuntimeUnavailable(f"Could not start {' '.join(command)}: {exc.strerror or exc}") from None
-        return LocalProcess(popen)
 
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

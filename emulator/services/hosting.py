@@ -1,34 +1,59 @@
 """Endpoint lifecycles: Creating → InService | Failed, Updating → InService, Deleting → gone.
 
-The service owns each endpoint's fleet (the runtime's server handles per variant) and drives the
-runtime from background workers; the provider only validates and records what was asked.
+The service owns each endpoint's fleet (instances per variant), publishes the router's routes,
+replaces instances that die, and changes fleets blue/green: a new fleet comes up and turns healthy
+while the old one serves, the route switches in one step, and the old fleet drains, then stops. If
+the new fleet fails, the old one keeps serving and the endpoint goes back to InService with the
+failure in FailureReason.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
+import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from emulator.context import Clock
-from emulator.runtime.base import Runtime, RuntimeUnavailable, ServerHandle, ServerSpec
+from emulator.runtime.base import Runtime, RuntimeUnavailable
+from emulator.services.fleet import Container, InstanceLauncher, hostnames, prepare_model
+from emulator.services.router import Instance, Route, Router, VariantRoute
 from emulator.services.workers import Workers
 from emulator.store import Resource, Store
 
 log = logging.getLogger("smlocal.hosting")
 
 IN_SERVICE, CREATING, UPDATING, DELETING, FAILED = "InService", "Creating", "Updating", "Deleting", "Failed"
+DRAIN_SECONDS = 60.0
+
+
+@dataclass
+class Fleet:
+    launcher: InstanceLauncher
+    work: Path
+    variants: dict[str, VariantRoute]
+    containers: dict[str, list[Container]]
+    replacing: set = field(default_factory=set)
 
 
 class HostingService:
-    def __init__(self, store: Store, runtime: Runtime, workers: Workers, clock: Clock | None = None):
-        self.store = store
-        self.runtime = runtime
-        self.workers = workers
+    def __init__(self, store: Store, runtime: Runtime, workers: Workers, router: Router, clients=None,
+                 work_dir: Path | None = None, startup_timeout: float = 240.0, stop_grace_seconds: float = 30.0,
+                 clock: Clock | None = None):
+        self.store, self.runtime, self.workers, self.router = store, runtime, workers, router
+        self.clients, self.work_dir = clients, work_dir
+        self.startup_timeout, self.stop_grace = startup_timeout, min(stop_grace_seconds, 30.0)
         self.clock = clock or Clock()
-        self.fleets: dict[str, dict[str, list[ServerHandle]]] = {}  # endpoint arn → variant → servers
+        self.fleets: dict[str, Fleet] = {}
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._closing = threading.Event()
+        self._monitor = threading.Thread(target=self._watch, name="hosting-monitor", daemon=True)
+        self._monitor.start()
 
     # -- what the provider asks for -----------------------------------------------------------
 
@@ -45,14 +70,14 @@ class HostingService:
         self.workers.submit(self._tear_down, endpoint.arn)
 
     def recover(self) -> None:
-        """At start: endpoints that were live or in flight are brought back up (or removed)."""
+        """At start: endpoints that were live or in flight come back up; deletions finish."""
         for status in (CREATING, UPDATING, IN_SERVICE):
             for res in self.store.all("endpoint", status):
                 self.workers.submit(self._bring_up, res.arn, res.data.get("_Config", {}))
         for res in self.store.all("endpoint", DELETING):
             self.workers.submit(self._tear_down, res.arn)
 
-    # -- the work -----------------------------------------------------------------------------
+    # -- lifecycles ---------------------------------------------------------------------------
 
     def _bring_up(self, arn: str, config: dict) -> None:
         with self._locks[arn]:
@@ -60,110 +85,227 @@ class HostingService:
             if res is None or res.status == DELETING:
                 return
             try:
-                fleet = self._start_fleet(res, config)
+                fleet = self._build(res, config)
             except RuntimeUnavailable as exc:
                 self._set(res, FAILED, FailureReason=str(exc))
                 return
             self.fleets[arn] = fleet
-            res.data["ProductionVariants"] = [
-                self._summary(v, len(fleet[v["VariantName"]])) for v in config.get("ProductionVariants", [])
-            ]
+            self.router.publish(self._route(res, fleet))
+            res.data["ProductionVariants"] = self._summaries(config, fleet)
             res.data.pop("FailureReason", None)
             self._set(res, IN_SERVICE)
 
     def _switch(self, arn: str, config: dict) -> None:
-        """Blue/green: the new fleet comes up while the old one serves, then traffic moves."""
         with self._locks[arn]:
             res = self.store.get_by_arn(arn)
             if res is None:
                 return
             try:
-                fleet = self._start_fleet(res, config)
-            except RuntimeUnavailable as exc:
+                fleet = self._build(res, config)
+            except RuntimeUnavailable as exc:  # roll back: the old fleet never stopped serving
                 res.data.update(res.data.pop("_Previous", {}))
                 self._set(res, IN_SERVICE, FailureReason=str(exc))
                 return
-            old = self.fleets.get(arn, {})
+            old = self.fleets.get(arn)
             self.fleets[arn] = fleet
+            self.router.publish(self._route(res, fleet))
             res.data.pop("_Previous", None)
-            res.data["ProductionVariants"] = [
-                self._summary(v, len(fleet[v["VariantName"]])) for v in config.get("ProductionVariants", [])
-            ]
+            res.data["ProductionVariants"] = self._summaries(config, fleet)
             self._set(res, IN_SERVICE)
-        self._stop_fleet(old)
+        if old is not None:
+            self.workers.submit(self._retire, old)
 
     def _apply_weights(self, arn: str) -> None:
         with self._locks[arn]:
             res = self.store.get_by_arn(arn)
-            if res is None:
+            fleet = self.fleets.get(arn)
+            if res is None or fleet is None:
                 return
-            for summary in res.data.get("ProductionVariants", []):
-                summary["CurrentWeight"] = summary.get("DesiredWeight", summary.get("CurrentWeight"))
-                if "DesiredInstanceCount" in summary:
-                    self._resize(arn, res, summary)
+            try:
+                for summary in res.data.get("ProductionVariants", []):
+                    variant = fleet.variants[summary["VariantName"]]
+                    if "DesiredInstanceCount" in summary and variant.on_demand is None:
+                        self._resize(fleet, variant, summary["DesiredInstanceCount"])
+                        summary["CurrentInstanceCount"] = len(variant.instances)
+                    variant.weight = summary["CurrentWeight"] = summary.get("DesiredWeight", variant.weight)
+            except RuntimeUnavailable as exc:
+                self._set(res, IN_SERVICE, FailureReason=str(exc))
+                return
+            self.router.publish(self._route(res, fleet))
             self._set(res, IN_SERVICE)
-
-    def _resize(self, arn: str, res: Resource, summary: dict) -> None:
-        servers = self.fleets.setdefault(arn, {}).setdefault(summary["VariantName"], [])
-        want = summary["DesiredInstanceCount"]
-        template = servers[0].spec if servers else None
-        while len(servers) < want and template is not None:
-            spec = ServerSpec(**{**template.__dict__, "instance_id": _instance_id()})
-            servers.append(self.runtime.start_server(spec))
-        while len(servers) > want:
-            self.runtime.stop_server(servers.pop())
-        summary["CurrentInstanceCount"] = len(servers)
 
     def _tear_down(self, arn: str) -> None:
         with self._locks[arn]:
-            self._stop_fleet(self.fleets.pop(arn, {}))
+            res = self.store.get_by_arn(arn)
+            if res is not None:
+                self.router.withdraw(res.account, res.region, res.name)
+            fleet = self.fleets.pop(arn, None)
+            if fleet is not None:
+                self._stop_fleet(fleet, drain=False)
             self.store.delete(arn)
         self._locks.pop(arn, None)
 
-    # -- helpers ------------------------------------------------------------------------------
+    # -- fleets -------------------------------------------------------------------------------
 
-    def _start_fleet(self, res: Resource, config: dict) -> dict[str, list[ServerHandle]]:
-        fleet: dict[str, list[ServerHandle]] = {}
+    def _build(self, res: Resource, config: dict) -> Fleet:
+        work = Path(self.work_dir) / "endpoints" / f"{res.name}-{uuid.uuid4().hex[:8]}"
+        s3 = self.clients.s3(res.account, res.region) if self.clients else None
+        logs = self.clients.logs(res.account, res.region) if self.clients else None
+        launcher = InstanceLauncher(self.runtime, logs, res.account, res.region, res.name, work, self.startup_timeout)
+        fleet = Fleet(launcher, work, {}, {})
         try:
             for variant in config.get("ProductionVariants", []):
-                model = self.store.get("model", res.account, res.region, variant["ModelName"])
-                if model is None:
-                    raise RuntimeUnavailable(f"Model {variant['ModelName']} no longer exists.")
-                container = model.data.get("PrimaryContainer") or model.data["Containers"][0]
-                count = variant.get("InitialInstanceCount", 1)
-                fleet[variant["VariantName"]] = [
-                    self.runtime.start_server(ServerSpec(
-                        endpoint=res.name, variant=variant["VariantName"], instance_id=_instance_id(),
-                        image=container.get("Image", ""), model_data_url=container.get("ModelDataUrl"),
-                        environment=dict(container.get("Environment", {})),
-                    ))
-                    for _ in range(count)
-                ]
-        except RuntimeUnavailable:
-            self._stop_fleet(fleet)
-            raise
+                self._build_variant(res, fleet, variant, s3)
+        except Exception as exc:
+            self._stop_fleet(fleet, drain=False)
+            if isinstance(exc, RuntimeUnavailable):
+                raise
+            log.exception("bringing up %s failed", res.name)
+            raise RuntimeUnavailable(f"InternalServerError: {exc}") from None
         return fleet
 
-    def _stop_fleet(self, fleet: dict[str, list[ServerHandle]]) -> None:
-        for servers in fleet.values():
-            for handle in servers:
+    def _build_variant(self, res: Resource, fleet: Fleet, variant: dict, s3) -> None:
+        name = variant["VariantName"]
+        model = self.store.get("model", res.account, res.region, variant["ModelName"])
+        if model is None:
+            raise RuntimeUnavailable(f'Could not find model "{res.arn.split(":endpoint/")[0]}:model/'
+                                     f'{variant["ModelName"].lower()}".')
+        containers = [
+            Container(c.get("Image", ""), dict(c.get("Environment", {})),
+                      prepare_model(s3, c, fleet.work / name / f"model-{i}") if s3 else fleet.work / name,
+                      c["ContainerHostname"])
+            for i, c in enumerate(hostnames(model.data))
+        ]
+        fleet.containers[name] = containers
+        timeout = variant.get("ContainerStartupHealthCheckTimeoutInSeconds")
+        direct = (model.data.get("InferenceExecutionConfig") or {}).get("Mode") == "Direct"
+        route = VariantRoute(name, float(variant.get("InitialVariantWeight", 1.0)), direct=direct)
+        fleet.variants[name] = route
+        if "ServerlessConfig" in variant:
+            route.on_demand = self._on_demand(fleet, route)
+            return
+        count = variant.get("InitialInstanceCount", 1)
+        route.instances = self._launch_many(fleet, name, count, timeout)
+
+    def _launch_many(self, fleet: Fleet, variant: str, count: int, timeout=None) -> list[Instance]:
+        if count <= 0:
+            return []
+        with ThreadPoolExecutor(max_workers=min(count, 8)) as pool:
+            futures = [pool.submit(fleet.launcher.launch, variant, fleet.containers[variant], timeout)
+                       for _ in range(count)]
+            instances, failure = [], None
+            for future in futures:
                 try:
-                    self.runtime.stop_server(handle)
+                    instances.append(future.result())
+                except Exception as exc:
+                    failure = failure or exc
+        if failure is not None:
+            self._stop_instances(instances)
+            raise failure if isinstance(failure, RuntimeUnavailable) else RuntimeUnavailable(str(failure))
+        return instances
+
+    def _on_demand(self, fleet: Fleet, route: VariantRoute):
+        """Serverless: one instance, started by the first call (a cold start)."""
+        lock = threading.Lock()
+
+        def start() -> Instance | None:
+            with lock:
+                healthy = route.pick()
+                if healthy is not None:
+                    return healthy
+                route.instances = self._launch_many(fleet, route.name, 1)
+                return route.pick()
+
+        return start
+
+    def _resize(self, fleet: Fleet, variant: VariantRoute, want: int) -> None:
+        have = len(variant.instances)
+        if want > have:
+            variant.instances = variant.instances + self._launch_many(fleet, variant.name, want - have)
+        elif want < have:
+            keep, drop = variant.instances[:want], variant.instances[want:]
+            variant.instances = keep
+            self.workers.submit(self._drain_and_stop, drop)
+
+    def _retire(self, fleet: Fleet) -> None:
+        self._stop_fleet(fleet, drain=True)
+
+    def _stop_fleet(self, fleet: Fleet, drain: bool) -> None:
+        instances = [i for v in fleet.variants.values() for i in v.instances]
+        if drain:
+            self._drain_and_stop(instances)
+        else:
+            self._stop_instances(instances)
+        fleet.launcher.close()
+        shutil.rmtree(fleet.work, ignore_errors=True)
+
+    def _drain_and_stop(self, instances: list[Instance]) -> None:
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while any(i.inflight for i in instances) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._stop_instances(instances)
+
+    def _stop_instances(self, instances: list[Instance]) -> None:
+        for instance in instances:
+            instance.healthy = False
+            for server in instance.servers:
+                try:
+                    server.stop(self.stop_grace)
                 except Exception:
-                    log.exception("stopping %s failed", handle.spec.instance_id)
+                    log.exception("stopping instance %s failed", instance.id)
+            instance.close()
+
+    # -- health -------------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """Replace instances whose container died; traffic meanwhile goes to the others."""
+        while not self._closing.wait(0.5):
+            for arn, fleet in list(self.fleets.items()):
+                for variant in list(fleet.variants.values()):
+                    for instance in list(variant.instances):
+                        dead = any(s.exit_code() is not None for s in instance.servers)
+                        if (dead or not instance.healthy) and instance.id not in fleet.replacing:
+                            instance.healthy = False
+                            fleet.replacing.add(instance.id)
+                            self.workers.submit(self._replace, arn, fleet, variant, instance)
+
+    def _replace(self, arn: str, fleet: Fleet, variant: VariantRoute, dead: Instance) -> None:
+        try:
+            fresh = fleet.launcher.launch(variant.name, fleet.containers[variant.name])
+        except Exception:
+            log.exception("replacing instance %s of %s failed; will retry", dead.id, arn)
+            time.sleep(2.0)
+            fleet.replacing.discard(dead.id)
+            return
+        if self.fleets.get(arn) is not fleet:  # the fleet was replaced or deleted meanwhile
+            self._stop_instances([fresh])
+        else:
+            variant.instances = [fresh if i is dead else i for i in variant.instances]
+        self._stop_instances([dead])
+        fleet.replacing.discard(dead.id)
+
+    # -- records ------------------------------------------------------------------------------
 
     @staticmethod
-    def _summary(variant: dict, count: int) -> dict:
-        summary = {"VariantName": variant["VariantName"]}
-        if "ServerlessConfig" in variant:
-            summary["CurrentServerlessConfig"] = variant["ServerlessConfig"]
-            summary["DesiredServerlessConfig"] = variant["ServerlessConfig"]
-            summary["CurrentWeight"] = summary["DesiredWeight"] = variant.get("InitialVariantWeight", 1.0)
-            return summary
-        weight = variant.get("InitialVariantWeight", 1.0)
-        summary.update(CurrentWeight=weight, DesiredWeight=weight,
-                       CurrentInstanceCount=count, DesiredInstanceCount=variant.get("InitialInstanceCount", 1))
-        return summary
+    def _route(res: Resource, fleet: Fleet) -> Route:
+        return Route(res.name, res.arn, res.account, res.region, dict(fleet.variants))
+
+    def _summaries(self, config: dict, fleet: Fleet) -> list[dict]:
+        now = self.clock.now()
+        summaries = []
+        for variant in config.get("ProductionVariants", []):
+            route = fleet.variants[variant["VariantName"]]
+            summary = {"VariantName": route.name, "CurrentWeight": route.weight, "DesiredWeight": route.weight,
+                       "DeployedImages": [{"SpecifiedImage": c.image, "ResolvedImage": c.image,
+                                           "ResolutionTime": now} for c in fleet.containers[route.name]]}
+            if "ServerlessConfig" in variant:
+                summary.update(CurrentServerlessConfig=variant["ServerlessConfig"],
+                               DesiredServerlessConfig=variant["ServerlessConfig"])
+            else:
+                summary.update(CurrentInstanceCount=len(route.instances),
+                               DesiredInstanceCount=variant.get("InitialInstanceCount", 1))
+            summaries.append(summary)
+        return summaries
 
     def _set(self, res: Resource, status: str, **fields) -> None:
         res.status = res.data["EndpointStatus"] = status
@@ -172,9 +314,6 @@ class HostingService:
         self.store.update(res, fields.get("FailureReason"))
 
     def close(self) -> None:
+        self._closing.set()
         for arn in list(self.fleets):
-            self._stop_fleet(self.fleets.pop(arn))
-
-
-def _instance_id() -> str:
-    return "i-" + uuid.uuid4().hex[:17]
+            self._stop_fleet(self.fleets.pop(arn), drain=False)
