@@ -29,6 +29,7 @@ from emulator.providers.tags import TagsProvider
 from emulator.providers.training_jobs import TrainingJobsProvider
 from emulator.runtime.select import create_runtime
 from emulator.services.hosting import HostingService
+from emulator.services.metrics import InvocationMetrics
 from emulator.services.router import Router
 from emulator.services.training import TrainingService
 from emulator.services.workers import Workers
@@ -54,7 +55,8 @@ class App:
         self.runtime = create_runtime(config)
         self.workers = Workers()
         self.clients = AwsClients()
-        self.router = Router()
+        self.metrics = InvocationMetrics(self.clients)
+        self.router = Router(metrics=self.metrics.record)
         self._scratch = tempfile.TemporaryDirectory(prefix="smlocal-work-") if data_dir is None else None
         work_dir = Path(self._scratch.name) if self._scratch else data_dir / "work"
         self.services = Services(
@@ -76,7 +78,7 @@ class App:
         ]
         self.gateway = Gateway(
             handlers={"sagemaker": handler_table("sagemaker", providers),
-                      "sagemaker-runtime": handler_table("sagemaker-runtime", [RuntimeProvider(self.router)])},
+                      "sagemaker-runtime": handler_table("sagemaker-runtime", [RuntimeProvider(self.router, self.clients, self.workers)])},
             moto_app=self.s3.wrap(moto_application()),
             internal={"/_smlocal/health": self.health},
         )
@@ -103,6 +105,7 @@ class App:
         }
 
     def close(self) -> None:
+        self.metrics.close()
         self.services.hosting.close()
         self.services.training.close()
         self.workers.close()

@@ -152,6 +152,6 @@ def _headers(environ) -> dict[str, str]:
     return headers
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large",
+_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large",
             424: "Failed Dependency", 500: "Internal Server Error", 501: "Not Implemented",
             503: "Service Unavailable"}

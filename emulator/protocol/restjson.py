@@ -95,7 +95,7 @@ def serialize(op: OperationModel, result: dict, request_id: str) -> HttpResponse
     if rest and not payload:
         body = json.dumps(rest).encode()
         headers.append(("Content-Type", "application/json"))
-    return HttpResponse(200, headers, body)
+    return HttpResponse(op.http.get("responseCode", 200), headers, body)
 
 
 def serialize_error(err: errors.ServiceError, request_id: str) -> HttpResponse:

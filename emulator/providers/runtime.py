@@ -1,20 +1,89 @@
-"""SageMaker Runtime: InvokeEndpoint through the router, with AWS's validation of the call."""
+"""SageMaker Runtime: InvokeEndpoint, InvokeEndpointWithResponseStream and InvokeEndpointAsync,
+through the router, with AWS's validation of the call."""
 
 from __future__ import annotations
 
-from emulator import errors
+import json
+import logging
+import uuid
 
+from emulator import errors
+from emulator.protocol import eventstream
+from emulator.protocol.http import HttpResponse
+from emulator.services.training_data import split_s3_uri
+
+log = logging.getLogger("smlocal.runtime")
 MAX_BODY = 6 * 1024 * 1024  # 6 MB, as real-time endpoints accept
 
 
 class RuntimeProvider:
-    def __init__(self, router):
+    def __init__(self, router, clients=None, workers=None):
         self.router = router
+        self.clients = clients
+        self.workers = workers
 
     def invoke_endpoint(self, ctx, params):
-        body = params.get("Body", b"")
-        if len(body) > MAX_BODY:
-            raise errors.ServiceError(
-                "ValidationError", f"Received payload size of {len(body)} bytes exceeds the maximum of "
-                f"{MAX_BODY} bytes (6 MB) for a real-time endpoint.")
+        _check_size(params.get("Body", b""))
         return self.router.invoke(ctx.account, ctx.region, params)
+
+    def invoke_endpoint_with_response_stream(self, ctx, params):
+        _check_size(params.get("Body", b""))
+        answer = self.router.invoke(ctx.account, ctx.region, params, stream=True)
+        headers = [("Content-Type", eventstream.CONTENT_TYPE), ("x-amzn-RequestId", ctx.request_id),
+                   ("x-Amzn-Invoked-Production-Variant", answer["InvokedProductionVariant"])]
+        if answer.get("ContentType"):
+            headers.append(("X-Amzn-SageMaker-Content-Type", answer["ContentType"]))
+        if answer.get("CustomAttributes"):
+            headers.append(("X-Amzn-SageMaker-Custom-Attributes", answer["CustomAttributes"]))
+        return HttpResponse(200, headers, _events(answer["Body"]))
+
+    def invoke_endpoint_async(self, ctx, params):
+        route = self.router.find(ctx.account, ctx.region, params["EndpointName"])
+        config = route.async_config
+        if not config:
+            raise errors.ServiceError(
+                "ValidationError", f"Endpoint {route.endpoint} is not configured for asynchronous inference "
+                "(its endpoint configuration has no AsyncInferenceConfig).")
+        inference_id = params.get("InferenceId") or str(uuid.uuid4())
+        output = config["OutputConfig"]
+        result = {"InferenceId": inference_id,
+                  "OutputLocation": f"{output['S3OutputPath'].rstrip('/')}/{inference_id}.out"}
+        if output.get("S3FailurePath"):
+            result["FailureLocation"] = f"{output['S3FailurePath'].rstrip('/')}/{inference_id}-error.out"
+        self.workers.submit(self._run_async, ctx.account, ctx.region, dict(params), result)
+        return result
+
+    def _run_async(self, account, region, params, result) -> None:
+        s3 = self.clients.s3(account, region)
+        try:
+            bucket, key = split_s3_uri(params["InputLocation"])
+            params["Body"] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            answer = self.router.invoke(account, region, params)
+            bucket, key = split_s3_uri(result["OutputLocation"])
+            s3.put_object(Bucket=bucket, Key=key, Body=answer["Body"],
+                          ContentType=answer.get("ContentType") or "application/octet-stream")
+        except Exception as exc:
+            log.info("async inference %s failed: %s", result["InferenceId"], exc)
+            target = result.get("FailureLocation")
+            if target:
+                bucket, key = split_s3_uri(target)
+                message = exc.message if isinstance(exc, errors.ServiceError) else str(exc)
+                s3.put_object(Bucket=bucket, Key=key, Body=message.encode(), ContentType="text/plain")
+
+
+def _check_size(body: bytes) -> None:
+    if len(body) > MAX_BODY:
+        raise errors.ServiceError(
+            "ValidationError", f"Received payload size of {len(body)} bytes exceeds the maximum of "
+            f"{MAX_BODY} bytes (6 MB) for a real-time endpoint.")
+
+
+def _events(chunks):
+    """The container's answer as PayloadPart events; a failure mid-stream as ModelStreamError."""
+    try:
+        for chunk in chunks:
+            if chunk:
+                yield eventstream.event("PayloadPart", chunk)
+    except Exception as exc:
+        yield eventstream.exception("ModelStreamError", json.dumps(
+            {"Message": f"The model stream broke: {exc}", "ErrorCode": "ModelStreamError"}).encode())

@@ -288,7 +288,9 @@ class HostingService:
 
     @staticmethod
     def _route(res: Resource, fleet: Fleet) -> Route:
-        return Route(res.name, res.arn, res.account, res.region, dict(fleet.variants))
+        config = res.data.get("_Config", {})
+        return Route(res.name, res.arn, res.account, res.region, dict(fleet.variants),
+                     async_config=config.get("AsyncInferenceConfig"))
 
     def _summaries(self, config: dict, fleet: Fleet) -> list[dict]:
         now = self.clock.now()

@@ -77,6 +77,7 @@ class Route:
     account: str
     region: str
     variants: dict[str, VariantRoute]
+    async_config: dict | None = None
 
     def choose(self, target: str | None) -> VariantRoute:
         if target is not None:
@@ -94,7 +95,7 @@ class Route:
 class Router:
     def __init__(self, metrics=None):
         self.routes: dict[tuple[str, str, str], Route] = {}
-        self.metrics = metrics  # callable(route, variant, seconds, status) or None
+        self.metrics = metrics  # callable(route, variant, total_seconds, model_seconds, status) or None
 
     def publish(self, route: Route) -> None:
         self.routes[(route.account, route.region, route.endpoint)] = route
@@ -108,23 +109,26 @@ class Router:
             raise errors.ServiceError("ValidationError", f"Endpoint {endpoint} of account {account} not found.")
         return route
 
-    def invoke(self, account: str, region: str, params: dict) -> dict:
+    def invoke(self, account: str, region: str, params: dict, stream: bool = False) -> dict:
+        """Forward one call; with `stream`, the answer's Body is an iterator of the container's chunks."""
         route = self.find(account, region, params["EndpointName"])
         variant = route.choose(params.get("TargetVariant"))
         headers = {wire: str(params[name]) for name, wire in FORWARDED.items() if params.get(name) is not None}
         started = time.perf_counter()
+        timing = {"model": 0.0}
         status = 200
         try:
-            answer = self._forward(route, variant, params, headers)
+            return self._forward(route, variant, params, headers, timing, stream)
         except errors.ServiceError as err:
-            status = err.status
+            # AWS counts a model's own 4xx/5xx (ModelError carries it) by the model's status
+            status = err.fields.get("OriginalStatusCode") or (500 if err.code == "ModelError" else err.status)
             raise
         finally:
             if self.metrics is not None:
-                self.metrics(route, variant.name, time.perf_counter() - started, status)
-        return answer
+                self.metrics(route, variant.name, time.perf_counter() - started, timing["model"], status)
 
-    def _forward(self, route: Route, variant: VariantRoute, params: dict, headers: dict) -> dict:
+    def _forward(self, route: Route, variant: VariantRoute, params: dict, headers: dict, timing: dict,
+                 stream: bool) -> dict:
         tried: set[str] = set()
         while True:
             instance = variant.pick()
@@ -136,17 +140,19 @@ class Router:
                     f"{route.endpoint} could take the request. Try again.", status=503)
             tried.add(instance.id)
             instance.acquire()
+            handed_over = False  # a streamed answer releases the instance when its last chunk is read
             try:
-                response = self._call(route, variant, instance, params, headers)
-            except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ProtocolError,
-                    ConnectionError):
+                result = self._call(route, variant, instance, params, headers, timing, stream)
+                handed_over = stream
+                return result
+            except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ProtocolError, ConnectionError):
                 instance.healthy = False  # the health monitor replaces it; retry elsewhere
-                continue
             finally:
-                instance.release()
-            return response
+                if not handed_over:
+                    instance.release()
 
-    def _call(self, route, variant, instance: Instance, params: dict, headers: dict) -> dict:
+    def _call(self, route, variant, instance: Instance, params: dict, headers: dict, timing: dict,
+              stream: bool) -> dict:
         body = params.get("Body", b"")
         pools = list(zip(instance.hostnames, instance.pools))
         if variant.direct:
@@ -156,23 +162,37 @@ class Router:
                 raise errors.ServiceError("ValidationError", "A multi-container endpoint with direct invocation "
                                           "needs TargetContainerHostname naming one of its containers.")
         for position, (hostname, pool) in enumerate(pools):
+            last = position + 1 == len(pools)
+            started = time.perf_counter()
             try:
                 reply = pool.urlopen("POST", "/invocations", body=body, headers=headers,
+                                     preload_content=not (stream and last),
                                      timeout=urllib3.Timeout(connect=5.0, read=INVOKE_TIMEOUT))
             except urllib3.exceptions.ReadTimeoutError:
                 raise _model_error(route, instance, 0, "Your invocation timed out while waiting for a response "
                                    f"from container {hostname}. Review the latency metrics for each container in "
                                    "Amazon CloudWatch, resolve the issue, and try again.", hostname) from None
+            finally:
+                timing["model"] += time.perf_counter() - started
             if reply.status >= 300:
-                raise _model_error(route, instance, reply.status, reply.data.decode("utf-8", "replace"), hostname)
-            body = reply.data  # an inference pipeline feeds each answer to the next container
-            if position + 1 < len(pools):
+                message = reply.data.decode("utf-8", "replace")
+                raise _model_error(route, instance, reply.status, message, hostname)
+            if not last:  # an inference pipeline feeds each answer to the next container
+                body = reply.data
                 headers = {**headers, "Content-Type": reply.headers.get("Content-Type", headers.get("Content-Type", ""))}
-        result = {"Body": body, "ContentType": reply.headers.get("Content-Type"),
-                  "InvokedProductionVariant": variant.name}
+        result = {"ContentType": reply.headers.get("Content-Type"), "InvokedProductionVariant": variant.name}
+        result["Body"] = _chunks(reply, instance) if stream else reply.data
         if reply.headers.get("X-Amzn-SageMaker-Custom-Attributes"):
             result["CustomAttributes"] = reply.headers["X-Amzn-SageMaker-Custom-Attributes"]
         return result
+
+
+def _chunks(reply, instance: Instance):
+    try:
+        yield from reply.stream(64 * 1024)
+    finally:
+        reply.release_conn()
+        instance.release()
 
 
 def _model_error(route: Route, instance: Instance, status: int, message: str, hostname: str) -> errors.ServiceError:

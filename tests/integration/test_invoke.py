@@ -189,3 +189,64 @@ def test_container_logs_reach_cloudwatch(sm, smr, session, endpoint_url):
 
     streams, lines = wait_for(messages, lambda v: any("POST /invocations" in m for m in v[1]))
     assert streams[0].startswith("AllTraffic/i-")
+
+
+def test_response_stream_carries_the_body_as_payload_parts(sm, smr):
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    body = b"x" * 200_000
+    answer = smr.invoke_endpoint_with_response_stream(EndpointName=name, Body=body, ContentType="text/plain",
+                                                      CustomAttributes="c=1")
+    assert answer["InvokedProductionVariant"] == "AllTraffic"
+    assert answer["ContentType"] == "text/plain" and answer["CustomAttributes"] == "c=1"
+    parts = [event["PayloadPart"]["Bytes"] for event in answer["Body"]]
+    assert b"".join(parts) == body and len(parts) >= 1
+    err = error_of(smr.invoke_endpoint_with_response_stream, EndpointName=name, Body=b"fail", ContentType="text/plain")
+    assert err.response["Error"]["Code"] == "ModelError"
+
+
+def test_async_invocation_writes_output_and_failure_to_s3(sm, smr, s3):
+    bucket = unique("async")
+    s3.create_bucket(Bucket=bucket)
+    model = make_model(sm)
+    config = make_config(sm, model, AsyncInferenceConfig={"OutputConfig": {
+        "S3OutputPath": f"s3://{bucket}/out", "S3FailurePath": f"s3://{bucket}/failed"}})
+    name = make_endpoint(sm, config)
+    s3.put_object(Bucket=bucket, Key="in/request.csv", Body=b"7,8,9")
+    answer = smr.invoke_endpoint_async(EndpointName=name, InputLocation=f"s3://{bucket}/in/request.csv",
+                                       ContentType="text/csv", InferenceId="req-1")
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert answer["InferenceId"] == "req-1"
+    assert answer["OutputLocation"] == f"s3://{bucket}/out/req-1.out"
+    assert answer["FailureLocation"] == f"s3://{bucket}/failed/req-1-error.out"
+    out = wait_for(lambda: s3.list_objects_v2(Bucket=bucket, Prefix="out/").get("Contents", []), lambda v: v)
+    assert s3.get_object(Bucket=bucket, Key=out[0]["Key"])["Body"].read() == b"7,8,9"
+    s3.put_object(Bucket=bucket, Key="in/bad.csv", Body=b"fail")
+    failed = smr.invoke_endpoint_async(EndpointName=name, InputLocation=f"s3://{bucket}/in/bad.csv")
+    key = failed["FailureLocation"].split(f"s3://{bucket}/")[1]
+    wait_for(lambda: s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount", 0), lambda n: n == 1)
+    assert b"Received server error (500)" in s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    sync_only = make_endpoint(sm, make_config(sm, model))
+    err = error_of(smr.invoke_endpoint_async, EndpointName=sync_only, InputLocation=f"s3://{bucket}/in/request.csv")
+    assert code_and_message(err)[0] == "ValidationError"
+
+
+def test_invocation_metrics_reach_cloudwatch(sm, smr, server, session, endpoint_url):
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    for _ in range(5):
+        invoke(smr, name)
+    error_of(invoke, smr, name, body=b"fail")
+    server.app.metrics.flush()
+    cloudwatch = session.client("cloudwatch", endpoint_url=endpoint_url)
+    dims = [{"Name": "EndpointName", "Value": name}, {"Name": "VariantName", "Value": "AllTraffic"}]
+
+    def total(metric):
+        import datetime as dt
+        now = dt.datetime.now(dt.timezone.utc)
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/SageMaker", MetricName=metric, Dimensions=dims, StartTime=now - dt.timedelta(hours=1),
+            EndTime=now + dt.timedelta(minutes=5), Period=60, Statistics=["Sum", "SampleCount"])["Datapoints"]
+        return sum(p["Sum"] for p in points), sum(p["SampleCount"] for p in points)
+
+    assert total("Invocations")[0] == 5
+    assert total("Invocation5XXErrors")[0] == 1
+    assert total("ModelLatency")[1] == 5 and total("OverheadLatency")[1] == 5

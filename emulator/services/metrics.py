@@ -1,0 +1,78 @@
+"""Endpoint invocation metrics in CloudWatch (namespace AWS/SageMaker), as AWS publishes them:
+Invocations, Invocation4XXErrors, Invocation5XXErrors, ModelLatency and OverheadLatency (in
+microseconds), per EndpointName and VariantName.
+
+The router only appends a sample (cheap, on the hot path); a publisher thread aggregates and sends
+them every few seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+
+log = logging.getLogger("smlocal.metrics")
+NAMESPACE = "AWS/SageMaker"
+
+
+class InvocationMetrics:
+    def __init__(self, clients, interval: float = 5.0):
+        self.clients = clients
+        self.interval = interval
+        self._samples: list[tuple] = []
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metrics", daemon=True)
+        self._thread.start()
+
+    def record(self, route, variant: str, total: float, model: float, status: int) -> None:
+        with self._lock:
+            self._samples.append((route.account, route.region, route.endpoint, variant, total, model, status))
+
+    def _run(self) -> None:
+        while not self._done.wait(self.interval):
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            samples, self._samples = self._samples, []
+        groups: dict[tuple, list] = defaultdict(list)
+        for account, region, endpoint, variant, total, model, status in samples:
+            groups[(account, region, endpoint, variant)].append((total, model, status))
+        for (account, region, endpoint, variant), rows in groups.items():
+            try:
+                self._publish(account, region, endpoint, variant, rows)
+            except Exception:  # metrics are best effort; a failed send never breaks serving
+                log.exception("publishing metrics for %s failed", endpoint)
+
+    def _publish(self, account, region, endpoint, variant, rows) -> None:
+        dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+        ok = [r for r in rows if r[2] < 400]
+        data = [
+            _count("Invocations", len(ok), dims),
+            _count("Invocation4XXErrors", sum(1 for r in rows if 400 <= r[2] < 500), dims),
+            _count("Invocation5XXErrors", sum(1 for r in rows if r[2] >= 500), dims),
+        ]
+        if ok:
+            data.append(_stats("ModelLatency", [r[1] * 1e6 for r in ok], dims))
+            data.append(_stats("OverheadLatency", [max(0.0, r[0] - r[1]) * 1e6 for r in ok], dims))
+        self.clients.client("cloudwatch", account, region).put_metric_data(Namespace=NAMESPACE, MetricData=data)
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+        try:
+            self.flush()
+        except Exception:
+            pass
+
+
+def _count(name: str, value: int, dims) -> dict:
+    return {"MetricName": name, "Dimensions": dims, "Value": float(value), "Unit": "Count"}
+
+
+def _stats(name: str, values: list[float], dims) -> dict:
+    return {"MetricName": name, "Dimensions": dims, "Unit": "Microseconds",
+            "StatisticValues": {"SampleCount": float(len(values)), "Sum": sum(values),
+                                "Minimum": min(values), "Maximum": max(values)}}
