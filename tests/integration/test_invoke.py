@@ -250,3 +250,38 @@ def test_invocation_metrics_reach_cloudwatch(sm, smr, server, session, endpoint_
     assert total("Invocations")[0] == 5
     assert total("Invocation5XXErrors")[0] == 1
     assert total("ModelLatency")[1] == 5 and total("OverheadLatency")[1] == 5
+
+
+def test_inference_pipeline_passes_each_answer_on(sm, smr, server):
+    name = unique("pipeline")
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, Containers=[
+        {"Image": IMAGE, "ContainerHostname": "first"}, {"Image": IMAGE, "ContainerHostname": "second"}])
+    endpoint = make_endpoint(sm, make_config(sm, name))
+    instance = server.app.router.find("123456789012", "us-east-1", endpoint).variants["AllTraffic"].instances[0]
+    assert instance.hostnames == ["first", "second"] and len(instance.servers) == 2
+    answer = invoke(smr, endpoint, body=b"through both")
+    assert answer["Body"].read() == b"through both"
+    described = sm.describe_endpoint(EndpointName=endpoint)
+    assert len(described["ProductionVariants"][0]["DeployedImages"]) == 2
+
+
+def test_direct_invocation_needs_a_target_container(sm, smr):
+    name = unique("direct")
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, InferenceExecutionConfig={"Mode": "Direct"},
+                    Containers=[{"Image": IMAGE, "ContainerHostname": "a"}, {"Image": IMAGE, "ContainerHostname": "b"}])
+    endpoint = make_endpoint(sm, make_config(sm, name))
+    assert invoke(smr, endpoint, body=b"hi", TargetContainerHostname="b")["Body"].read() == b"hi"
+    assert code_and_message(error_of(invoke, smr, endpoint))[0] == "ValidationError"
+
+
+def test_serverless_variant_starts_on_first_call(sm, smr, server):
+    model = make_model(sm)
+    config = make_config(sm, model, variants=[{"VariantName": "sls", "ModelName": model,
+                                               "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 2}}])
+    endpoint = make_endpoint(sm, config)
+    variant = server.app.router.find("123456789012", "us-east-1", endpoint).variants["sls"]
+    assert variant.instances == []  # nothing runs until the first call
+    assert invoke(smr, endpoint)["InvokedProductionVariant"] == "sls"
+    assert len(variant.instances) == 1
+    summary = sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
+    assert summary["CurrentServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 2}
