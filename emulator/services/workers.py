@@ -23,4 +23,5 @@ class Workers:
         return self._pool.submit(run)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Drop queued work and let running work finish, so nothing touches a closed store."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

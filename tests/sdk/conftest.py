@@ -1,0 +1,27 @@
+"""The real SageMaker Python SDK (v2) against smlocal: the training fixtures, plus a Session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.training.conftest import runtime_name, stack  # noqa: F401  (shared fixtures)
+
+os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+
+
+@pytest.fixture()
+def sdk_session(stack, monkeypatch):
+    """A sagemaker.Session whose every boto3 client (SageMaker, Runtime, S3, STS, Logs) is smlocal."""
+    sagemaker = pytest.importorskip("sagemaker", reason="the SageMaker SDK v2 is a test extra: pip install -e '.[test]'")
+    import boto3
+
+    import sdk_shim
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.url)
+    sdk_shim.use_smlocal(stack.url)
+    try:
+        yield sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"))
+    finally:
+        sdk_shim.stop_using_smlocal()
