@@ -8,6 +8,7 @@ S3) on the default bridge's gateway address, where smlocal also listens.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import uuid
 from typing import Iterator
@@ -88,6 +89,7 @@ class DockerRuntime(Runtime):
         bridge = self.client.networks.get("bridge").attrs["IPAM"]["Config"][0]
         self.gateway = bridge.get("Gateway", "172.17.0.1")
         self.has_gpus = "nvidia" in (self.client.info().get("Runtimes") or {})
+        self._addresses: dict[str, dict[str, str]] = {}  # job network → host → fixed address
 
     def listen_addresses(self) -> list[str]:
         return [self.gateway]
@@ -110,12 +112,14 @@ class DockerRuntime(Runtime):
             binds={str(spec.root): {"bind": contract.OPT_ML, "mode": "rw"}},
             network_mode="none" if spec.network_isolation else (spec.network or "bridge"),
             device_requests=self._gpus(spec.instance_type),
+            extra_hosts=self._hosts_file(spec),
             init=False,
         )
         networking = None
         if spec.network and not spec.network_isolation:
+            address = self._addresses.get(spec.network, {}).get(spec.host)
             networking = api.create_networking_config(
-                {spec.network: api.create_endpoint_config(aliases=[spec.host])})
+                {spec.network: api.create_endpoint_config(aliases=[spec.host], ipv4_address=address)})
         created = api.create_container(
             image, command=command, entrypoint=entrypoint, environment=spec.environment,
             hostname=spec.host, name=f"smlocal-{spec.job_name}-{spec.host}-{uuid.uuid4().hex[:6]}",
@@ -161,6 +165,11 @@ class DockerRuntime(Runtime):
             raise RuntimeUnavailable(f"Docker could not start {image}: {exc}") from None
         return ContainerServer(self.client, container_id, f"http://127.0.0.1:{published}")
 
+    def _hosts_file(self, spec: TrainingHostSpec) -> dict | None:
+        if spec.network_isolation:
+            return {spec.host: "127.0.0.1"}  # without a network a container cannot resolve itself
+        return self._addresses.get(spec.network) if spec.network else None
+
     def _command(self, target, spec: TrainingHostSpec):
         if target.builtin:
             return BUILTIN_IMAGE, ["python3", "-m", f"algorithms.{target.algorithm}", contract.TRAIN], None
@@ -185,12 +194,27 @@ class DockerRuntime(Runtime):
         return [DeviceRequest(count=-1, capabilities=[["gpu"]])]
 
     def create_network(self, job_name: str, hosts: list[str]) -> str | None:
+        """A bridge network where every host has a fixed address written into every host's
+        /etc/hosts: Docker's DNS forgets a container the moment it exits, but on SageMaker a host
+        that finished early still resolves."""
+        from docker.types import IPAMConfig, IPAMPool
+
         name = f"smlocal-{job_name}-{uuid.uuid4().hex[:6]}"
-        self.client.networks.create(name, driver="bridge", labels={LABEL: "training", f"{LABEL}.job": job_name})
+        labels = {LABEL: "training", f"{LABEL}.job": job_name}
+        probe = self.client.networks.create(name, driver="bridge", labels=labels)
+        pool = probe.attrs["IPAM"]["Config"][0]
+        probe.remove()  # keep the subnet Docker chose, but as a user-configured one (fixed IPs need that)
+        self.client.networks.create(name, driver="bridge", labels=labels, ipam=IPAMConfig(
+            pool_configs=[IPAMPool(subnet=pool["Subnet"], gateway=pool["Gateway"])]))
+        addresses = ipaddress.ip_network(pool["Subnet"]).hosts()
+        taken = {pool["Gateway"]}
+        free = (str(a) for a in addresses if str(a) not in taken)
+        self._addresses[name] = {host: next(free) for host in hosts}
         return name
 
     def remove_network(self, network: str | None) -> None:
         if network:
+            self._addresses.pop(network, None)
             self.client.networks.get(network).remove()
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -185,6 +186,7 @@ class TrainingRun(threading.Thread):
             "AWS_REGION": job.region, "AWS_DEFAULT_REGION": job.region,
             "AWS_ACCESS_KEY_ID": "smlocal", "AWS_SECRET_ACCESS_KEY": "smlocal",
         }
+        env["SMLOCAL_COORDINATOR_PORT"] = str(_free_port())  # where algo-1 gathers multi-host shares
         url = self.service.runtime.container_endpoint_url()
         if url:
             env["AWS_ENDPOINT_URL"] = url
@@ -292,14 +294,20 @@ class TrainingRun(threading.Thread):
             if primary == "Completed":
                 primary, secondary, failure = "Failed", "Failed", f"InternalServerError: uploading artifacts failed: {exc}"
         finally:
+            self._clean(folder, network)  # before the final status: an ended job leaves nothing behind
             self.service.finish(self.arn, primary, secondary, failure=failure, **fields)
-            self._clean(folder, network)
 
     def _clean(self, folder: Path, network) -> None:
         for process in self.processes:
             _quietly(process.remove)
         _quietly(self.service.runtime.remove_network, network)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _pump(process, stream: LogStream, metrics: MetricParser) -> None:

@@ -1,0 +1,182 @@
+"""dmlc RecordIO framing: the container of SageMaker's ``application/x-recordio-protobuf``.
+
+Why by hand: the format is 30 lines of dmlc-core (``include/dmlc/recordio.h``,
+``src/recordio.cc``) and the libraries that ship it (mxnet) cannot be installed next to a
+current numpy. Layout of one record, all little-endian:
+
+* ``uint32 magic = 0xCED7230A``
+* ``uint32 lrecord``: low 29 bits = payload length, top 3 bits = ``cflag``
+* payload, then zero padding to a multiple of 4 bytes (not counted in the length)
+
+A payload that contains the magic at a 4-byte-aligned offset is split there by dmlc's writer:
+the magic is dropped and the pieces are written as parts with cflag 1 (start), 2 (middle),
+3 (end); the reader joins them with the magic put back. The SageMaker Python SDK never splits
+(and its reader cannot read split records), dmlc/MXNet always does; we read both and write like
+dmlc, so anything MXNet-based reads what we write.
+
+The reader streams: it reads the file object in chunks with ``read()`` only (no ``seek``,
+``tell`` or ``len``), so it works on a Pipe-mode FIFO, a socket file or a gzip stream.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO, Iterator
+
+from .errors import DataFormatError
+
+MAGIC = 0xCED7230A
+MAGIC_BYTES = struct.pack("<I", MAGIC)
+MAX_LENGTH = (1 << 29) - 1
+CFLAG_WHOLE, CFLAG_START, CFLAG_MIDDLE, CFLAG_END = 0, 1, 2, 3
+DEFAULT_CHUNK = 1 << 20
+
+_HEADER = struct.Struct("<II")
+_PADDING = (b"", b"\0\0\0", b"\0\0", b"\0")  # indexed by length % 4
+
+
+def padded(length: int) -> int:
+    """The payload length rounded up to the 4-byte boundary dmlc aligns records to."""
+    return (length + 3) & ~3
+
+
+class _ChunkReader:
+    """Hands out exact byte ranges from a stream read in large chunks (works without seek)."""
+
+    def __init__(self, fileobj: BinaryIO, chunk_size: int):
+        self._f = fileobj
+        self._chunk = chunk_size
+        self._buf = b""
+        self._pos = 0
+        self.offset = 0  # stream offset of self._buf[self._pos], for error messages
+
+    def ensure(self, n: int) -> int:
+        """Make ``n`` bytes available from the current position; return how many are."""
+        have = len(self._buf) - self._pos
+        if have >= n:
+            return have
+        parts = [self._buf[self._pos:]]
+        while have < n:
+            data = self._f.read(max(self._chunk, n - have))
+            if not data:
+                break
+            parts.append(data)
+            have += len(data)
+        self._buf = b"".join(parts)
+        self._pos = 0
+        return have
+
+    def take(self, n: int) -> tuple[bytes, int]:
+        """(buffer, start) such that ``buffer[start:start + n]`` are the next n bytes."""
+        start = self._pos
+        self._pos += n
+        self.offset += n
+        return self._buf, start
+
+
+def _parts(src: _ChunkReader) -> Iterator[tuple[int, int, bytes]]:
+    """(byte offset, cflag, payload) of each framed part, in order."""
+    while True:
+        offset = src.offset
+        have = src.ensure(8)
+        if have == 0:
+            return
+        if have < 8:
+            raise DataFormatError(f"RecordIO: truncated header at byte {offset}: {have} of 8 "
+                                  f"bytes; the data ends inside a record")
+        buf, at = src.take(8)
+        magic, lrecord = _HEADER.unpack_from(buf, at)
+        if magic != MAGIC:
+            raise DataFormatError(
+                f"RecordIO: bad magic 0x{magic:08X} at byte {offset}; expected 0x{MAGIC:08X}. "
+                f"Is this really application/x-recordio-protobuf data?")
+        cflag, length = lrecord >> 29, lrecord & MAX_LENGTH
+        size = padded(length)
+        if src.ensure(size) < size:
+            raise DataFormatError(f"RecordIO: the record at byte {offset} declares {length} "
+                                  f"bytes but the data ends first")
+        buf, at = src.take(size)
+        yield offset, cflag, buf[at:at + length]
+
+
+def iter_records(fileobj: BinaryIO, chunk_size: int = DEFAULT_CHUNK) -> Iterator[bytes]:
+    """Yield every record's payload (split records joined back), streaming from ``fileobj``.
+
+    Raises :class:`DataFormatError` naming the byte offset on a bad magic, a truncated record or
+    an out-of-order cflag.
+    """
+    pieces: list[bytes] | None = None  # the parts of a split record collected so far
+    for offset, cflag, payload in _parts(_ChunkReader(fileobj, chunk_size)):
+        if pieces is None and cflag == CFLAG_WHOLE:
+            yield payload
+        elif pieces is None and cflag == CFLAG_START:
+            pieces = [payload]
+        elif pieces is not None and cflag in (CFLAG_MIDDLE, CFLAG_END):
+            pieces.append(payload)
+            if cflag == CFLAG_END:
+                yield MAGIC_BYTES.join(pieces)
+                pieces = None
+        else:
+            expected = ("0 (whole) or 1 (start)" if pieces is None
+                        else "2 (middle) or 3 (end) to continue a split record")
+            raise DataFormatError(f"RecordIO: the part at byte {offset} has cflag {cflag}; "
+                                  f"expected {expected}")
+    if pieces is not None:
+        raise DataFormatError("RecordIO: the data ends inside a split record (no part with "
+                              "cflag 3)")
+
+
+def frame(payload: bytes, split: bool = True) -> bytes:
+    """One record, framed. With ``split`` (dmlc's behaviour) a payload containing the magic at
+    a 4-byte-aligned offset is written as start/middle/end parts without the magic."""
+    length = len(payload)
+    if length > MAX_LENGTH:
+        raise ValueError(f"RecordIO records are limited to {MAX_LENGTH} bytes, got {length}")
+    cuts = _aligned_magic_offsets(payload) if split else []
+    if not cuts:
+        return b"".join((_HEADER.pack(MAGIC, length), payload, _PADDING[length & 3]))
+    out, begin = [], 0
+    for i, cut in enumerate(cuts):
+        flag = CFLAG_START if i == 0 else CFLAG_MIDDLE
+        out += (_HEADER.pack(MAGIC, (flag << 29) | (cut - begin)), payload[begin:cut])
+        begin = cut + 4
+    rest = length - begin
+    out += (_HEADER.pack(MAGIC, (CFLAG_END << 29) | rest), payload[begin:], _PADDING[rest & 3])
+    return b"".join(out)
+
+
+def _aligned_magic_offsets(payload: bytes) -> list[int]:
+    cuts, at = [], payload.find(MAGIC_BYTES)
+    while at != -1:
+        if at % 4 == 0:
+            cuts.append(at)
+            at = payload.find(MAGIC_BYTES, at + 4)
+        else:
+            at = payload.find(MAGIC_BYTES, at + 1)
+    return cuts
+
+
+def write_record(fileobj: BinaryIO, payload: bytes, split: bool = True) -> None:
+    """Append one framed record to ``fileobj``."""
+    fileobj.write(frame(payload, split))
+
+
+class RecordIOWriter:
+    """Writes records one at a time and counts them; ``with`` flushes (never closes) the file."""
+
+    def __init__(self, fileobj: BinaryIO, split: bool = True):
+        self._f = fileobj
+        self._split = split
+        self.count = 0
+
+    def write(self, payload: bytes) -> None:
+        self._f.write(frame(payload, self._split))
+        self.count += 1
+
+    def __enter__(self) -> "RecordIOWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        flush = getattr(self._f, "flush", None)
+        if flush:
+            flush()
