@@ -7,17 +7,22 @@ was registered as a local program folder (`--process-image IMAGE=DIR`, the folde
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Iterator
 
 from emulator.runtime import contract
 from emulator.runtime.base import (Runtime, RuntimeUnavailable, ServerProcess, ServerSpec, TrainingHostSpec,
                                    TrainingProcess)
 from emulator.runtime.images import ImageTarget, resolve
+
+_SPEC = importlib.util.find_spec("algorithms")
+_ALGORITHMS_HOME = str(Path(_SPEC.origin).parent.parent) if _SPEC and _SPEC.origin else ""
 
 NO_DOCKER = (
     "The image {image} is not a SageMaker built-in algorithm, so it needs a Docker engine, and none is "
@@ -80,6 +85,15 @@ class ProcessRuntime(Runtime):
         self.process_images = process_images or {}
         self.endpoint_url = endpoint_url
 
+    @staticmethod
+    def _environment(base: dict, target: ImageTarget) -> dict:
+        env = dict(base)
+        if target.builtin:  # the algorithms package must import from the job's folder too
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (_ALGORITHMS_HOME, env.get("PYTHONPATH")) if p)
+        if target.program_dir is not None:
+            env["PATH"] = f"{target.program_dir}{os.pathsep}{env.get('PATH', '')}"
+        return env
+
     def command(self, target: ImageTarget, mode: str, entrypoint=None, arguments=None) -> list[str]:
         if target.builtin:
             return [sys.executable, "-m", f"algorithms.{target.algorithm}", mode]
@@ -92,9 +106,7 @@ class ProcessRuntime(Runtime):
     def run_training(self, spec: TrainingHostSpec) -> TrainingProcess:
         target = resolve(spec.image, self.process_images)
         command = self.command(target, contract.TRAIN, spec.entrypoint, spec.arguments)
-        env = {**os.environ, **spec.environment, contract.ROOT_ENV: str(spec.root)}
-        if target.program_dir is not None:
-            env["PATH"] = f"{target.program_dir}{os.pathsep}{env.get('PATH', '')}"
+        env = self._environment({**os.environ, **spec.environment, contract.ROOT_ENV: str(spec.root)}, target)
         if len(spec.hosts) > 1:
             env[contract.HOSTS_ENV] = "{" + ",".join(f'"{h}": "127.0.0.1"' for h in spec.hosts) + "}"
         return LocalProcess(self._spawn(command, spec.root, env))
@@ -103,10 +115,8 @@ class ProcessRuntime(Runtime):
         target = resolve(spec.image, self.process_images)
         command = self.command(target, contract.SERVE)
         port = free_port()
-        env = {**os.environ, **spec.environment, contract.ROOT_ENV: str(spec.root),
-               contract.BIND_TO_PORT_ENV: str(port)}
-        if target.program_dir is not None:
-            env["PATH"] = f"{target.program_dir}{os.pathsep}{env.get('PATH', '')}"
+        env = self._environment({**os.environ, **spec.environment, contract.ROOT_ENV: str(spec.root),
+                                 contract.BIND_TO_PORT_ENV: str(port)}, target)
         spec.root.mkdir(parents=True, exist_ok=True)
         if spec.model_dir is not None and not (spec.root / "model").exists():
             (spec.root / "model").symlink_to(spec.model_dir, target_is_directory=True)

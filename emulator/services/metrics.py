@@ -43,8 +43,8 @@ class InvocationMetrics:
         for (account, region, endpoint, variant), rows in groups.items():
             try:
                 self._publish(account, region, endpoint, variant, rows)
-            except Exception:  # metrics are best effort; a failed send never breaks serving
-                log.exception("publishing metrics for %s failed", endpoint)
+            except Exception as exc:  # metrics are best effort; a failed send never breaks serving
+                log.warning("publishing metrics for %s failed: %s", endpoint, exc)
 
     def _publish(self, account, region, endpoint, variant, rows) -> None:
         dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
@@ -60,12 +60,9 @@ class InvocationMetrics:
         self.clients.client("cloudwatch", account, region).put_metric_data(Namespace=NAMESPACE, MetricData=data)
 
     def close(self) -> None:
+        """Stop publishing; samples not yet sent are dropped (the server is going away)."""
         self._done.set()
         self._thread.join(timeout=5)
-        try:
-            self.flush()
-        except Exception:
-            pass
 
 
 def _count(name: str, value: int, dims) -> dict:
