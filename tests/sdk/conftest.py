@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from tests.algorithms.conftest import algo_runtime, algo_stack  # noqa: F401  (shared fixtures)
 from tests.training.conftest import runtime_name, stack  # noqa: F401  (shared fixtures)
 
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
@@ -21,6 +22,22 @@ def sdk_session(stack, monkeypatch):
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", stack.url)
     sdk_shim.use_smlocal(stack.url)
+    try:
+        yield sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"))
+    finally:
+        sdk_shim.stop_using_smlocal()
+
+
+@pytest.fixture()
+def algo_sdk_session(algo_stack, monkeypatch):
+    """A sagemaker.Session on the built-in algorithms' stack (process runtime, and Docker with the
+    smlocal/algorithms image)."""
+    sagemaker = pytest.importorskip("sagemaker", reason="the SageMaker SDK v2 is a test extra: pip install -e '.[test]'")
+    import boto3
+    import sdk_shim
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", algo_stack.url)
+    sdk_shim.use_smlocal(algo_stack.url)
     try:
         yield sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"))
     finally:
