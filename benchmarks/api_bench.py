@@ -20,8 +20,9 @@ What it does (see benchmarks/README.md for the latest figures):
 4. Prints the tables with the targets: smlocal p50 <= moto p50 for Create and Describe, and a
    ListTrainingJobs page p50 <= 20 ms.
 
-``--profile`` additionally runs each smlocal operation under cProfile *in-process* (straight
-through the WSGI callable, no sockets) and prints the top functions by cumulative time.
+``--profile`` additionally times every ListTrainingJobs query layer by layer (SQL alone, row
+decoding, the provider, the WSGI app without sockets, boto3 end to end) with SQLite's query plan,
+and runs each smlocal operation under cProfile in-process (through the WSGI callable, no sockets).
 """
 
 from __future__ import annotations
@@ -304,31 +305,111 @@ def print_lists(rows: list[dict], jobs: int, seeded_via: str, seed_seconds: floa
 
 # -- optional: where smlocal's time goes ------------------------------------------------------
 
-def profile_in_process(smlocal, client, n: int) -> None:
-    """cProfile each smlocal operation straight through the WSGI app (no sockets, no waitress)."""
+class _SqlSpy:
+    """Stands in for the store's sqlite3 connection for one call, to capture the SQL it runs."""
+
+    def __init__(self, db):
+        self.db, self.statements = db, []
+
+    def execute(self, sql, args=()):
+        self.statements.append((sql, list(args)))
+        return self.db.execute(sql, args)
+
+    def __getattr__(self, name):
+        return getattr(self.db, name)
+
+
+def _median_ms(fn, calls: int) -> float:
+    fn()
+    samples = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return percentile(samples, 50)
+
+
+def _wsgi_caller(app):
     import json
 
-    from werkzeug.test import EnvironBuilder
+    def call(op: str, body: dict) -> bytes:
+        raw = json.dumps(body).encode()
+        environ = {
+            "REQUEST_METHOD": "POST", "PATH_INFO": "/", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "0", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw)),
+            "CONTENT_TYPE": "application/x-amz-json-1.1", "HTTP_X_AMZ_TARGET": f"SageMaker.{op}",
+            "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/sagemaker/"
+                                  "aws4_request, SignedHeaders=host, Signature=0",
+        }
+        return b"".join(app(environ, lambda status, headers: None))
 
-    app = smlocal.app
-    auth = ("AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/sagemaker/aws4_request, "
-            "SignedHeaders=host, Signature=0")
+    return call
 
-    def call(op: str, body: dict):
-        environ = EnvironBuilder(method="POST", path="/", data=json.dumps(body), headers={
-            "X-Amz-Target": f"SageMaker.{op}", "Content-Type": "application/x-amz-json-1.1",
-            "Authorization": auth,
-        }).get_environ()
-        out = b"".join(app(environ, lambda status, headers: None))
-        return out
 
+def list_breakdown(smlocal, client, jobs: int, calls: int = 50) -> None:
+    """Per ListTrainingJobs query: the time of each layer, cumulative, and SQLite's query plan."""
+    from emulator.context import RequestContext
+    from emulator.protocol import shapes
+    from emulator.protocol.models import operation_model
+
+    app, store = smlocal.app, smlocal.app.store
+    handler = app.gateway.handlers["sagemaker"]["ListTrainingJobs"]
+    shape = operation_model("sagemaker", "ListTrainingJobs").input_shape
+    wsgi = _wsgi_caller(app)
+    print(f"\n### Where a ListTrainingJobs page spends its time (p50 of {calls} calls, ms, cumulative layers)\n")
+    print("| query | SQL only | + row decoding (Store.query) | + summaries (provider) "
+          "| + parse/serialize (WSGI, no socket) | + HTTP, waitress, botocore (boto3) | SQLite plan |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for label, query in LIST_QUERIES:
+        params = {k: v for k, v in query.items() if not k.startswith("_")}
+        if "_page" in query:
+            page = max(2, jobs // 200)
+            params["NextToken"] = token_for_page(client, params, page)
+            label = label.replace("middle page", f"page {page}")
+        ctx = lambda: RequestContext(account="123456789012", region=REGION)  # noqa: E731
+        parsed = shapes.read_input(shape, params)
+        spy = _SqlSpy(store._db)
+        store._db = spy
+        try:
+            handler(ctx(), parsed)
+        finally:
+            store._db = spy.db
+        sql, args = spy.statements[-1]
+        plan = "; ".join(row[3] for row in store._db.execute("EXPLAIN QUERY PLAN " + sql, args).fetchall())
+        captured = {}
+        original_query = store.query
+
+        def capture(q):
+            captured["q"] = q
+            return original_query(q)
+
+        store.query = capture
+        try:
+            handler(ctx(), parsed)
+        finally:
+            del store.query
+        layers = [
+            _median_ms(lambda: store._db.execute(sql, args).fetchall(), calls),
+            _median_ms(lambda: store.query(captured["q"]), calls),
+            _median_ms(lambda: handler(ctx(), parsed), calls),
+            _median_ms(lambda: wsgi("ListTrainingJobs", params), calls),
+            _median_ms(lambda: client.list_training_jobs(**params), calls),
+        ]
+        print(f"| {label} | " + " | ".join(f"{v:.2f}" for v in layers) + f" | {plan} |")
+
+
+def profile_in_process(smlocal, n: int) -> None:
+    """cProfile each smlocal operation straight through the WSGI app (no sockets, no waitress)."""
+    call = _wsgi_caller(smlocal.app)
     plans = [
         ("CreateModel", lambda i: model_request(f"prof-model-{i}")),
         ("DescribeModel", lambda i: {"ModelName": f"prof-model-{i}"}),
         ("CreateTrainingJob", lambda i: training_job_request(f"prof-job-{i}")),
         ("DescribeTrainingJob", lambda i: {"TrainingJobName": f"prof-job-{i}"}),
         ("ListTrainingJobs", lambda i: {"MaxResults": 100}),
-        ("ListTrainingJobs", lambda i: {"MaxResults": 100, "StatusEquals": "Stopped", "SortBy": "Name"}),
+        ("ListTrainingJobs", lambda i: {"MaxResults": 100, "SortBy": "Status"}),
+        ("ListTrainingJobs", lambda i: {"MaxResults": 100, "NameContains": "nomatch"}),
     ]
     for op, build in plans:
         profiler = cProfile.Profile()
@@ -339,10 +420,12 @@ def profile_in_process(smlocal, client, n: int) -> None:
         profiler.disable()
         per_call = (time.perf_counter() - start) / n * 1000
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(18)
-        print(f"\n### cProfile {op} ({n} in-process WSGI calls, {per_call:.3f} ms/call under the profiler)\n")
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(14)
+        print(f"\n### cProfile {op} {build(0) if op.startswith('List') else ''} "
+              f"({n} in-process WSGI calls, {per_call:.3f} ms/call under the profiler)\n")
         print("```")
-        print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:6000])
+        lines = [line for line in out.getvalue().splitlines() if line.strip()]
+        print("\n".join(line.replace(str(ROOT) + "/", "").replace(sys.prefix, "<py>") for line in lines[3:]))
         print("```")
 
 
@@ -355,7 +438,9 @@ def main(argv=None) -> int:
     parser.add_argument("--list-calls", type=int, default=200, help="ListTrainingJobs calls per query")
     parser.add_argument("--warmup", type=int, default=50, help="warm-up rounds per server")
     parser.add_argument("--seed-via", choices=("provider", "boto3"), default="provider")
-    parser.add_argument("--profile", action="store_true", help="also cProfile smlocal in-process")
+    parser.add_argument("--profile", action="store_true",
+                        help="also break ListTrainingJobs down by layer and cProfile smlocal in-process")
+    parser.add_argument("--skip-compare", action="store_true", help="skip the smlocal/moto comparison")
     args = parser.parse_args(argv)
 
     logging.disable(logging.WARNING)
@@ -363,22 +448,27 @@ def main(argv=None) -> int:
     try:
         sm_client, moto_client = clients(smlocal.url, moto_url)
         targets = {"smlocal": sm_client, "moto": moto_client}
-        print(f"# smlocal API benchmark\n\nPython {sys.version.split()[0]}, {os.cpu_count()} CPUs; "
+        load = "%.2f %.2f %.2f" % os.getloadavg()
+        print(f"# smlocal API benchmark\n\nPython {sys.version.split()[0]}, {os.cpu_count()} CPUs "
+              f"(load average at start {load}); "
               f"smlocal {smlocal.url} (on disk: {smlocal.config.data_dir}, runtime=fake, "
               f"waitress threads={smlocal.config.threads}); moto {moto_url} (ThreadedMotoServer).")
-        warm_up(targets, args.warmup)
-        rows = compare(targets, args.n)
-        api_met = print_compare(rows, args.n)
+        api_met = True
+        if not args.skip_compare:
+            warm_up(targets, args.warmup)
+            api_met = print_compare(compare(targets, args.n), args.n)
 
         seconds = seed_jobs(smlocal, sm_client, args.jobs, args.seed_via)
         stop_some(smlocal, sm_client, args.jobs, 10)
         list_rows = measure_lists(sm_client, args.list_calls, args.jobs)
         list_met = print_lists(list_rows, args.jobs, args.seed_via, seconds, args.list_calls)
 
+        print(f"\nLoad average at the end: {'%.2f %.2f %.2f' % os.getloadavg()}.")
         print(f"\nTargets: Create/Describe smlocal p50 <= moto p50: {'MET' if api_met else 'MISSED'}; "
               f"ListTrainingJobs page p50 <= {LIST_TARGET_MS:.0f} ms: {'MET' if list_met else 'MISSED'}.")
         if args.profile:
-            profile_in_process(smlocal, sm_client, min(args.n, 500))
+            list_breakdown(smlocal, sm_client, args.jobs)
+            profile_in_process(smlocal, min(args.n, 300))
         return 0
     finally:
         moto.stop()

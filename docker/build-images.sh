@@ -10,6 +10,7 @@
 # 3. docker/<dir>/Dockerfile -> smlocal/<dir>:latest (plus smlocal/<dir>:<hash>). If the
 #    directory has a requirements.txt, its wheels are downloaded on the host first
 #    (wheels_for, in lib.sh) into <dir>/wheels/, which the Dockerfile installs --no-index.
+#    A <dir>/prepare.sh, if present, first copies repository files into the build context.
 #    An image is skipped when the hash of its directory (minus wheels/) and of the images its
 #    Dockerfile builds FROM matches the org.smlocal.inputs-hash label of the existing image.
 set -euo pipefail
@@ -49,6 +50,8 @@ parent_ids() {
 build_image() {
     local dir=$1 image="smlocal/$1" hash old old_id t1
     t1=$(now)
+    # A prepare.sh copies what the image carries from the repository into its context first.
+    [[ -f "$dir/prepare.sh" ]] && bash "$dir/prepare.sh"
     [[ -f "$dir/requirements.txt" ]] && wheels_for "$SMLOCAL_DOCKER_DIR/$dir" "$dir/requirements.txt"
     mapfile -t parents < <(parent_ids "$dir")
     hash=$(inputs_hash "$dir" "${parents[@]}")

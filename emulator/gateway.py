@@ -38,10 +38,10 @@ class Gateway:
         if path.startswith("/_smlocal/"):
             return self._internal(path, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target.startswith("SageMaker."):
-            return self._respond(self._json_call("sagemaker", environ), start_response)
+        if target.startswith("SageMaker.") or self._json_without_a_service(environ, path, target):
+            return self._respond(self._json_call("sagemaker", environ), start_response, environ)
         if path.startswith("/endpoints/") and self._signed_for_sagemaker(environ):
-            return self._respond(self._rest_call("sagemaker-runtime", environ), start_response)
+            return self._respond(self._rest_call("sagemaker-runtime", environ), start_response, environ)
         return self.moto_app(environ, start_response)
 
     # -- SageMaker (json 1.1) -----------------------------------------------------------------
@@ -117,6 +117,18 @@ class Gateway:
         )
 
     @staticmethod
+    def _json_without_a_service(environ, path: str, target: str) -> bool:
+        """Requests no AWS service accepts and moto's dispatcher crashes on, answered as SageMaker
+        (400 UnknownOperationException): a target without a dot or with any casing of the SageMaker
+        prefix, a json-protocol body without a target, anything signed for sagemaker off /endpoints/."""
+        if target and ("." not in target or target.split(".", 1)[0].strip().lower() == "sagemaker"):
+            return True
+        if not target and environ.get("CONTENT_TYPE", "").startswith("application/x-amz-json"):
+            return True
+        return not path.startswith("/endpoints/") and identity.credential_scope(
+            environ.get("HTTP_AUTHORIZATION", ""))[2] == "sagemaker"
+
+    @staticmethod
     def _signed_for_sagemaker(environ) -> bool:
         _, _, service = identity.credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
         return service in (None, "sagemaker")
@@ -133,13 +145,15 @@ class Gateway:
         )
 
     @staticmethod
-    def _respond(response: HttpResponse, start_response):
+    def _respond(response: HttpResponse, start_response, environ=None):
         body = response.body
         headers = list(response.headers)
         if isinstance(body, (bytes, bytearray)):
             headers.append(("Content-Length", str(len(body))))
             body = [bytes(body)]
         start_response(f"{response.status} {_REASONS.get(response.status, 'Status')}", headers)
+        if environ is not None and environ.get("REQUEST_METHOD") == "HEAD":
+            return []  # waitress sends whatever the app returns, even for HEAD
         return body
 
 

@@ -37,7 +37,7 @@ def parse(op: OperationModel, request: HttpRequest) -> dict:
     else:
         try:
             document = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise errors.serialization("The request body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise errors.serialization("The request body must be a JSON object.")

@@ -111,7 +111,7 @@ def serialize_error(err: errors.ServiceError, request_id: str) -> HttpResponse:
 def _json(body: bytes) -> dict:
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise errors.serialization("The request body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise errors.serialization("The request body must be a JSON object.")

@@ -133,7 +133,7 @@ class InputReader:
     def _read_float(self, shape, value, path):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise errors.serialization(f"Expected a number for '{path}', found {_show(value)}.")
-        if not math.isfinite(value):
+        if isinstance(value, int) and abs(value) > 1e308 or not math.isfinite(value):
             raise errors.serialization(f"Expected a finite number for '{path}'.")
         self._check_range(shape, value, path)
         return float(value)
@@ -148,7 +148,7 @@ class InputReader:
     def _read_timestamp(self, shape, value, path):
         if isinstance(value, bool):
             raise errors.serialization(f"Expected a timestamp for '{path}', found {_show(value)}.")
-        if isinstance(value, (int, float)) and math.isfinite(value):
+        if isinstance(value, (int, float)) and abs(value) <= 1e308 and math.isfinite(value):
             return float(value)
         if isinstance(value, str):
             try:
@@ -200,7 +200,10 @@ def read_input(shape: Shape | None, document: Any) -> dict:
     if shape is None:
         return {}
     reader = InputReader()
-    result = reader.read(shape, document, "")
+    try:
+        result = reader.read(shape, document, "")
+    except RecursionError:
+        raise errors.serialization("The request document is nested too deeply.") from None
     reader.finish()
     return result
 

@@ -74,7 +74,7 @@ def decode_token(token: str | None, kind: str) -> int:
     try:
         document = json.loads(base64.urlsafe_b64decode(token.encode()))
         offset = document["o"]
-        if document["k"] != kind or not isinstance(offset, int) or offset < 0:
+        if document["k"] != kind or not isinstance(offset, int) or not 0 <= offset < 2**62:
             raise ValueError(token)
     except (ValueError, KeyError, TypeError):
         raise errors.validation("Invalid pagination token: the NextToken was not issued by this operation.") from None
@@ -83,3 +83,16 @@ def decode_token(token: str | None, kind: str) -> int:
 
 def copy_members(params: dict, names: tuple[str, ...]) -> dict:
     return {name: params[name] for name in names if name in params}
+
+
+# A local machine's quota, in AWS's words: each instance is a container or process here.
+MAX_INSTANCES = 20
+
+
+def check_instances(instance_type: str, count: int, usage: str) -> None:
+    if count > MAX_INSTANCES:
+        raise errors.limit_exceeded(
+            f"The account-level service limit '{instance_type or 'instances'} for {usage} usage' is "
+            f"{MAX_INSTANCES} Instances, with current utilization of 0 Instances and a request delta of "
+            f"{count} Instances. smlocal runs each instance on this machine; use fewer instances."
+        )

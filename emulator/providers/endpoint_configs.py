@@ -7,7 +7,7 @@ every variant must name an existing model and either an instance type or a Serve
 from __future__ import annotations
 
 from emulator import errors
-from emulator.providers.base import Provider, copy_members
+from emulator.providers.base import Provider, check_instances, copy_members
 
 STORED = ("EndpointConfigName", "ProductionVariants", "DataCaptureConfig", "KmsKeyId",
           "AsyncInferenceConfig", "ExplainerConfig", "ShadowProductionVariants", "ExecutionRoleArn",
@@ -43,7 +43,7 @@ class EndpointConfigsProvider(Provider):
         return {}
 
     def list_endpoint_configs(self, ctx, params):
-        page = self.page(ctx, params, {"Name": "name", "CreationTime": "created"})
+        page = self.page(ctx, params, {"Name": "name", "CreationTime": "created"}, fields=())
         return self.listed(page, "EndpointConfigs", [
             {"EndpointConfigName": r.name, "EndpointConfigArn": r.arn, "CreationTime": r.created}
             for r in page.items
@@ -71,6 +71,7 @@ class EndpointConfigsProvider(Provider):
                 raise errors.validation(
                     f"Variant {variant['VariantName']} cannot have both InstanceType and ServerlessConfig."
                 )
+            check_instances(variant.get("InstanceType", ""), variant.get("InitialInstanceCount", 0), "endpoint")
             model = variant.get("ModelName")
             if model and self.store.get("model", ctx.account, ctx.region, model) is None:
                 raise errors.validation(f'Could not find model "{ctx.arn("model", model)}".')

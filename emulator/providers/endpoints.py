@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 
 from emulator import errors
-from emulator.providers.base import Provider
+from emulator.providers.base import Provider, check_instances
 
 CONFIG_MEMBERS = ("DataCaptureConfig", "AsyncInferenceConfig", "ExplainerConfig",
                   "ShadowProductionVariants", "MetricsConfig")
@@ -52,7 +52,8 @@ class EndpointsProvider(Provider):
         return self.get(ctx, params["EndpointName"]).data
 
     def list_endpoints(self, ctx, params):
-        page = self.page(ctx, params, {"Name": "name", "CreationTime": "created", "Status": "status"})
+        page = self.page(ctx, params, {"Name": "name", "CreationTime": "created", "Status": "status"},
+                         fields=())
         return self.listed(page, "Endpoints", [
             {"EndpointName": r.name, "EndpointArn": r.arn, "CreationTime": r.created,
              "LastModifiedTime": r.modified, "EndpointStatus": r.status}
@@ -95,6 +96,8 @@ class EndpointsProvider(Provider):
                 raise errors.validation(
                     f"Variant {item['VariantName']}: specify DesiredWeight, DesiredInstanceCount or ServerlessUpdateConfig."
                 )
+        for item in desired:
+            check_instances("", item.get("DesiredInstanceCount", 0), "endpoint")
         for item in desired:
             summary = summaries[item["VariantName"]]
             for key in ("DesiredWeight", "DesiredInstanceCount"):

@@ -39,7 +39,7 @@ class ModelsProvider(Provider):
         return {}
 
     def list_models(self, ctx, params):
-        page = self.page(ctx, params, {"Name": "name", "CreationTime": "created"})
+        page = self.page(ctx, params, {"Name": "name", "CreationTime": "created"}, fields=())
         return self.listed(page, "Models", [
             {"ModelName": r.name, "ModelArn": r.arn, "CreationTime": r.created} for r in page.items
         ])

@@ -10,7 +10,7 @@ import copy
 import re
 
 from emulator import errors
-from emulator.providers.base import Provider, copy_members
+from emulator.providers.base import Provider, check_instances, copy_members
 
 STORED = ("TrainingJobName", "HyperParameters", "AlgorithmSpecification", "RoleArn", "InputDataConfig",
           "OutputDataConfig", "ResourceConfig", "VpcConfig", "StoppingCondition",
@@ -55,7 +55,8 @@ class TrainingJobsProvider(Provider):
     def list_training_jobs(self, ctx, params):
         if params.get("WarmPoolStatusEquals") or params.get("TrainingPlanArnEquals"):
             return {"TrainingJobSummaries": []}  # smlocal keeps no warm pools or training plans
-        page = self.page(ctx, params, {"Name": "name", "CreationTime": "created", "Status": "status"})
+        page = self.page(ctx, params, {"Name": "name", "CreationTime": "created", "Status": "status"},
+                         fields=("SecondaryStatus", "TrainingEndTime"))
         return self.listed(page, "TrainingJobSummaries", [_summary(r) for r in page.items])
 
     def stop_training_job(self, ctx, params):
@@ -110,6 +111,7 @@ def _check_request(params: dict) -> None:
         for key in ("InstanceType", "InstanceCount", "VolumeSizeInGB"):
             if key not in resources:
                 raise errors.validation(f"ResourceConfig.{key} is required.")
+    check_instances(resources.get("InstanceType", ""), resources.get("InstanceCount", 0), "training job")
     names = [c["ChannelName"] for c in params.get("InputDataConfig", [])]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

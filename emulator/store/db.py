@@ -8,6 +8,7 @@ cache); a power cut may lose the last transactions, which is the trade every loc
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -25,7 +26,9 @@ CREATE TABLE IF NOT EXISTS resources (
     created REAL NOT NULL, modified REAL NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (kind, account, region, key)
 );
-CREATE INDEX IF NOT EXISTS resources_by_created ON resources (kind, account, region, created);
+DROP INDEX IF EXISTS resources_by_created;
+CREATE INDEX IF NOT EXISTS resources_by_created_key ON resources (kind, account, region, created, key);
+CREATE INDEX IF NOT EXISTS resources_by_status ON resources (kind, account, region, status, created, key);
 CREATE INDEX IF NOT EXISTS resources_by_arn ON resources (arn);
 CREATE TABLE IF NOT EXISTS tags (
     arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, seq INTEGER NOT NULL,
@@ -38,7 +41,13 @@ CREATE INDEX IF NOT EXISTS history_by_arn ON history (arn);
 """
 
 _COLUMNS = "kind, account, region, name, arn, status, created, modified, data"
-SORT_COLUMNS = {"name": "key", "created": "created", "status": "status", "modified": "modified"}
+SORT_COLUMNS = {"name": ("key",), "created": ("created", "key"), "status": ("status", "created", "key"),
+                "modified": ("modified", "key")}
+
+
+def _partial_row(fields, row) -> Resource:
+    *head, values = row  # json_extract with 2+ paths answers a JSON array of the values
+    return Resource(*head, {k: v for k, v in zip(fields, json.loads(values)) if v is not None})
 
 
 def _row(row) -> Resource:
@@ -154,15 +163,20 @@ class Store:
             where.append("json_extract(data, ?) = ?")
             args.extend([f'$."{key}"', value])
         order = "DESC" if q.descending else "ASC"
-        column = SORT_COLUMNS[q.sort_by]
+        ordering = ", ".join(f"{column} {order}" for column in SORT_COLUMNS[q.sort_by])
+        columns, row = _COLUMNS, _row
+        if q.fields is not None:  # only the data members the caller names: no whole-document decoding
+            paths = [f"'$.\"{name}\"'" for name in q.fields] * (2 if len(q.fields) == 1 else 1)
+            extract = f"json_extract(data, {', '.join(paths)})" if paths else "'[]'"
+            columns, row = _COLUMNS.replace("data", extract), functools.partial(_partial_row, q.fields)
         sql = (
-            f"SELECT {_COLUMNS} FROM resources WHERE {' AND '.join(where)}"
-            f" ORDER BY {column} {order}, key {order} LIMIT ? OFFSET ?"
+            f"SELECT {columns} FROM resources WHERE {' AND '.join(where)}"
+            f" ORDER BY {ordering} LIMIT ? OFFSET ?"
         )
         with self._lock:
             rows = self._db.execute(sql, args + [q.limit + 1, q.offset]).fetchall()
         more = len(rows) > q.limit
-        return Page([_row(r) for r in rows[: q.limit]], q.offset + q.limit if more else None)
+        return Page([row(r) for r in rows[: q.limit]], q.offset + q.limit if more else None)
 
     # -- tags and history ---------------------------------------------------------------------
 

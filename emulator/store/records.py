@@ -43,3 +43,4 @@ class Query:
     limit: int = 10
     offset: int = 0
     data_equals: tuple[tuple[str, str], ...] = ()  # (top-level data key, value) pairs
+    fields: tuple[str, ...] | None = None  # data members List* needs (None: the whole document)

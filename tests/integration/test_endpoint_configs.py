@@ -84,3 +84,9 @@ def test_deleting_a_model_in_use_is_allowed(sm):
     make_config(sm, model)
     sm.delete_model(ModelName=model)
     assert code_and_message(error_of(sm.describe_model, ModelName=model))[0] == "ValidationException"
+
+
+def test_instance_quota(sm):
+    err = error_of(sm.create_endpoint_config, EndpointConfigName=unique("c"), ProductionVariants=[
+        {"VariantName": "v", "ModelName": make_model(sm), "InstanceType": "ml.m5.large", "InitialInstanceCount": 21}])
+    assert code_and_message(err)[0] == "ResourceLimitExceeded"
