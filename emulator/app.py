@@ -83,14 +83,17 @@ class App:
             internal={"/_smlocal/health": self.health},
         )
         self.s3.restore()
-        self.services.training.recover()
-        self.services.hosting.recover()
+        self._recovered = False
 
     def set_base_url(self, url: str) -> None:
         """Once the port is bound: where smlocal's own services and the runtime reach it."""
         self.base_url = url
         self.clients.set_endpoint(url)
         self.runtime.set_endpoint(url)
+        if not self._recovered:  # recovery reads S3 (models), so it waits until smlocal answers
+            self._recovered = True
+            self.services.training.recover()
+            self.services.hosting.recover()
 
     def __call__(self, environ, start_response):
         return self.gateway(environ, start_response)

@@ -36,8 +36,11 @@ class LocalProcess(TrainingProcess):
         self.popen = popen
 
     def lines(self) -> Iterator[str]:
-        for raw in self.popen.stdout:
-            yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        try:
+            for raw in self.popen.stdout:
+                yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        except (ValueError, OSError):
+            return  # the pipe was closed under us: the process was removed
 
     def wait(self, timeout=None):
         try:

@@ -246,14 +246,21 @@ class HostingService:
         self._stop_instances(instances)
 
     def _stop_instances(self, instances: list[Instance]) -> None:
+        """Stop every container at once: each may take its whole grace period."""
         for instance in instances:
             instance.healthy = False
-            for server in instance.servers:
-                try:
-                    server.stop(self.stop_grace)
-                except Exception:
-                    log.exception("stopping instance %s failed", instance.id)
+        servers = [(i, s) for i in instances for s in i.servers]
+        if servers:
+            with ThreadPoolExecutor(max_workers=min(len(servers), 16)) as pool:
+                list(pool.map(lambda pair: self._stop_server(*pair), servers))
+        for instance in instances:
             instance.close()
+
+    def _stop_server(self, instance: Instance, server) -> None:
+        try:
+            server.stop(self.stop_grace)
+        except Exception:
+            log.exception("stopping instance %s failed", instance.id)
 
     # -- health -------------------------------------------------------------------------------
 
@@ -317,5 +324,8 @@ class HostingService:
 
     def close(self) -> None:
         self._closing.set()
-        for arn in list(self.fleets):
-            self._stop_fleet(self.fleets.pop(arn), drain=False)
+        fleets = [self.fleets.pop(arn) for arn in list(self.fleets)]
+        self._stop_instances([i for f in fleets for v in f.variants.values() for i in v.instances])
+        for fleet in fleets:
+            fleet.launcher.close()
+            shutil.rmtree(fleet.work, ignore_errors=True)
