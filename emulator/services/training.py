@@ -127,3 +127,5 @@ class TrainingService:
             runs = list(self.runs.values())
         for run in runs:
             run.abandon()
+        for run in runs:  # their hosts stop within a second; then the store may close
+            run.join(timeout=30)

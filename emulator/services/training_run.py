@@ -35,13 +35,16 @@ class TrainingRun(threading.Thread):
         self.ended = threading.Event()  # the hosts are done: feeders and syncs stop
         self.processes = []
         self.grace = service.stop_grace_seconds
+        self.abandoned = False
         self.started_at = time.monotonic()
 
     def request_stop(self) -> None:
         self.stop_requested.set()
 
     def abandon(self) -> None:
-        """smlocal is shutting down: stop quickly; recover() marks the job at the next start."""
+        """smlocal is shutting down: stop the hosts quickly and leave the job InProgress, so the next
+        start's recover() fails it with a reason that says so."""
+        self.abandoned = True
         self.grace = 1.0
         self.stop_requested.set()
 
@@ -51,13 +54,16 @@ class TrainingRun(threading.Thread):
         try:
             while not self.service.slots.acquire(timeout=0.2):  # queued jobs wait in Starting
                 if self.stop_requested.is_set():
-                    self.service.finish(self.arn, "Stopped", "Stopped")
+                    if not self.abandoned:
+                        self.service.finish(self.arn, "Stopped", "Stopped")
                     return
             try:
                 self._execute()
             finally:
                 self.service.slots.release()
         except Exception as exc:
+            if self.abandoned:
+                return
             log.exception("training job %s failed inside smlocal", self.arn)
             self.service.finish(self.arn, "Failed", "Failed", failure=f"InternalServerError: {exc}")
         finally:
@@ -279,6 +285,9 @@ class TrainingRun(threading.Thread):
         fields = dict(outcome[3]) if len(outcome) > 3 else {}
         if self.stop_requested.is_set() and primary != "Failed":
             primary, secondary = "Stopped", secondary if secondary == "MaxRuntimeExceeded" else "Stopped"
+        if self.abandoned:
+            self._clean(folder, network)
+            return
         try:
             if trained:
                 self.service.transition(self.arn, "Uploading")

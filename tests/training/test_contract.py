@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.training.conftest import runtime_name  # noqa: F401,E402  (used as a fixture)
 from tests.training.helpers import (bucket, channel, gz, log_lines, model_files, put, report, start_job, tarball,
                                     unique, wait)
 
@@ -244,3 +245,87 @@ def test_network_isolation(stack):
     job = wait(stack, start_job(stack, b, [channel("train", f"s3://{b}/n/")], EnableNetworkIsolation=True))
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     assert report(stack, job)["endpoint"]["reachable"] is False
+
+
+def test_augmented_manifest_in_pipe_mode_with_recordio(stack):
+    b = bucket(stack)
+    put(stack, b, "aug/img-1.bin", b"IMAGE-ONE")
+    lines = [{"source-ref": f"s3://{b}/aug/img-1.bin", "label": {"class": 1}},
+             {"source-ref": f"s3://{b}/aug/img-1.bin", "label": {"class": 0}}]
+    put(stack, b, "aug/train.manifest", "\n".join(json.dumps(x) for x in lines).encode())
+    name = start_job(stack, b, [channel("train", f"s3://{b}/aug/train.manifest", data_type="AugmentedManifestFile",
+                                        source={"AttributeNames": ["source-ref", "label"]},
+                                        RecordWrapperType="RecordIO")], dns(stack), mode="Pipe")
+    job = wait(stack, name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    magic = (0xCED7230A).to_bytes(4, "little")
+
+    def record(payload: bytes) -> bytes:
+        return magic + len(payload).to_bytes(4, "little") + payload + b"\0" * ((4 - len(payload) % 4) % 4)
+
+    expected = b"".join(record(p) for p in (b"IMAGE-ONE", b'{"class": 1}', b"IMAGE-ONE", b'{"class": 0}'))
+    assert report(stack, job)["pipes"]["train"][0]["sha256"] == hashlib.sha256(expected).hexdigest()
+
+
+def test_file_and_pipe_channels_in_one_job_and_shuffle(stack):
+    b = bucket(stack)
+    for i in range(6):
+        put(stack, b, f"mix/file/{i}.csv", f"{i}\n".encode())
+        put(stack, b, f"mix/pipe/{i}.csv", f"{i}\n".encode())
+    name = start_job(stack, b, [
+        channel("train", f"s3://{b}/mix/file/", ShuffleConfig={"Seed": 7}),
+        channel("stream", f"s3://{b}/mix/pipe/", InputMode="Pipe", ShuffleConfig={"Seed": 7}),
+    ], {"epochs": "2", **dns(stack)})
+    job = wait(stack, name)
+    seen = report(stack, job)
+    assert seen["inputdataconfig"]["train"]["TrainingInputMode"] == "File"
+    assert seen["inputdataconfig"]["stream"]["TrainingInputMode"] == "Pipe"
+    assert len(seen["files"]["train"]) == 6
+    epochs = seen["pipes"]["stream"]
+    assert [e["bytes"] for e in epochs] == [12, 12]
+    assert epochs[0]["sha256"] != epochs[1]["sha256"]  # reshuffled every epoch
+
+
+def test_gpu_instance_types_are_accepted_and_run(stack):
+    b = bucket(stack)
+    put(stack, b, "g/x.csv", b"1")
+    name = unique("job")
+    stack.sm.create_training_job(
+        TrainingJobName=name, RoleArn="arn:aws:iam::123456789012:role/SageMakerRole",
+        AlgorithmSpecification={"TrainingImage": stack.image, "TrainingInputMode": "File"},
+        HyperParameters=dns(stack), InputDataConfig=[channel("train", f"s3://{b}/g/")],
+        OutputDataConfig={"S3OutputPath": f"s3://{b}/output"},
+        ResourceConfig={"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1})
+    job = wait(stack, name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert report(stack, job)["resourceconfig"]["current_instance_type"] == "ml.p3.2xlarge"
+
+
+def test_nothing_of_a_multi_host_job_is_left(stack):
+    b = bucket(stack)
+    put(stack, b, "l/x.csv", b"1")
+    name = start_job(stack, b, [channel("train", f"s3://{b}/l/")], {"exit_code": "1", **dns(stack)}, instances=2)
+    assert wait(stack, name, timeout=180)["TrainingJobStatus"] == "Failed"
+    assert list(stack.work_dir.glob(f"{name}-*")) == []
+    if stack.runtime == "docker":
+        import docker
+        client = docker.from_env()
+        assert client.containers.list(all=True, filters={"label": f"smlocal.job={name}"}) == []
+        assert client.networks.list(filters={"label": f"smlocal.job={name}"}) == []
+
+
+def test_restart_while_a_job_runs_fails_it_with_a_reason(runtime_name, tmp_path):
+    from emulator.testing import LocalServer
+    from tests.training.conftest import BYO_BIN, BYO_IMAGE, Stack
+
+    images = {BYO_IMAGE: str(BYO_BIN)}
+    with LocalServer(data_dir=tmp_path, runtime=runtime_name, process_images=images, stop_grace_seconds=1) as server:
+        first = Stack(server, runtime_name)
+        b = bucket(first)
+        put(first, b, "r/x.csv", b"1")
+        name = start_job(first, b, [channel("train", f"s3://{b}/r/")], {"sleep_seconds": "120", **dns(first)})
+        wait(first, name, statuses=("Training",))
+    with LocalServer(data_dir=tmp_path, runtime=runtime_name, process_images=images) as server:
+        job = wait(Stack(server, runtime_name), name, timeout=30)
+    assert job["TrainingJobStatus"] == "Failed"
+    assert "smlocal was restarted while this job ran" in job["FailureReason"]
