@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from emulator.aws.embedded import moto_application
 from emulator.aws.s3_persistence import S3Persistence
 from emulator.config import Config
 from emulator.gateway import Gateway
+from emulator.wsgi_server import make_server, shutdown_server  # noqa: F401  (re-exported)
 from emulator.providers import handler_table
 from emulator.providers.endpoint_configs import EndpointConfigsProvider
 from emulator.providers.endpoints import EndpointsProvider
@@ -114,59 +114,13 @@ class App:
         self.workers.close()
         self.runtime.close()
         self.store.close()
+        self.s3.close()
         if self._scratch is not None:
             self._scratch.cleanup()
 
 
 def create_app(config: Config) -> App:
     return App(config)
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    return sock
-
-
-def make_server(app: App, host: str, port: int, threads: int):
-    """waitress on `host:port`, and on the same port at every address the runtime needs (the Docker
-    bridge gateway, so containers reach S3) — never on 0.0.0.0 unless asked. Returns (server, url)."""
-    from waitress.server import create_server
-
-    primary = _listen(host, port)
-    port = primary.getsockname()[1]
-    sockets = [primary]
-    for extra in app.runtime.listen_addresses():
-        if extra in (host, "0.0.0.0"):
-            continue
-        try:
-            sockets.append(_listen(extra, port))
-        except OSError as exc:
-            log.warning("cannot also listen on %s:%s (%s); containers will not reach S3", extra, port, exc)
-    server = create_server(app, sockets=sockets, threads=threads, ident="smlocal", channel_timeout=300,
-                           connection_limit=1000, max_request_body_size=5 * 1024**3)
-    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-    app.set_base_url(url)
-    return server, url
-
-
-def shutdown_server(server) -> None:
-    """Stop waitress even while clients hold keep-alive connections open.
-
-    Closing the listening sockets alone is not enough: waitress's loop runs until its socket map is
-    empty, and boto3's pooled connections keep it non-empty.
-    """
-    socket_map = getattr(server, "_map", None)
-    if socket_map is None:
-        socket_map = server.map
-    for channel in list(socket_map.values()):
-        try:
-            channel.close()
-        except OSError:
-            pass
-    socket_map.clear()
-    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
 
 
 def serve(config: Config, ready=None) -> None:
