@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from algorithms.common import contract, distributed, logs
 from algorithms.common.errors import AlgorithmError, ClientError
 from algorithms.common.hyperparameters import parse_hyperparameters
-from algorithms.io import Batch, DataFormatError, read_batches
+from algorithms.io import RECORDIO_PROTOBUF, Batch, DataFormatError, read_batches
 
 
 @dataclass
@@ -98,7 +98,10 @@ def build_context(spec) -> TrainingContext:
         distribution = entry.get("S3DistributionType", "FullyReplicated")
         if distribution not in rule.distributions:
             raise ClientError(f"Channel '{name}' must be {' or '.join(rule.distributions)}, not {distribution}")
-        channels[name] = Channel(name, entry.get("ContentType"), entry.get("TrainingInputMode", "File"), distribution)
+        # The SDK's record_set() channels carry no ContentType: first-party algorithms then read
+        # recordio-protobuf (XGBoost's spec says libsvm).
+        content_type = entry.get("ContentType") or getattr(spec, "default_train_content_type", RECORDIO_PROTOBUF)
+        channels[name] = Channel(name, content_type, entry.get("TrainingInputMode", "File"), distribution)
     missing = [n for n, r in spec.channels.items() if r.required and n not in channels]
     if missing:
         raise ClientError(f"Unable to initialize the algorithm. Missing required channel(s): {', '.join(missing)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -10,6 +11,27 @@ from tests.algorithms.conftest import algo_runtime, algo_stack  # noqa: F401  (s
 from tests.training.conftest import runtime_name, stack  # noqa: F401  (shared fixtures)
 
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+
+
+class _QuickPolls:
+    """The SDK sleeps 5 to 30 s between its status polls; smlocal's answers are ready sooner.
+    Only the SDK's session module sees this clock, so what the tests prove is unchanged."""
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds):
+        time.sleep(min(seconds, 0.2))
+
+
+@pytest.fixture(autouse=True)
+def quick_sdk_polls(monkeypatch):
+    try:
+        import sagemaker.session
+    except ImportError:
+        return
+    monkeypatch.setattr(sagemaker.session, "time", _QuickPolls())
 
 
 @pytest.fixture()
