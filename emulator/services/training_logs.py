@@ -72,6 +72,18 @@ class Flusher(threading.Thread):
         self.join(timeout=10)
 
 
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)", re.IGNORECASE)
+
+
+def _leading_number(text: str) -> float:
+    """The number a capture starts with: built-in images' regexes end in (\\S+), which after TAB
+    → #011 also swallows the next metric (`0.95#011validation-error:0.1`)."""
+    match = _NUMBER.match(text or "")
+    if match is None:
+        raise ValueError(text)
+    return float(match.group(0))
+
+
 class MetricParser:
     """Keeps the last value each MetricDefinition's regex captured (group 1)."""
 
@@ -89,7 +101,7 @@ class MetricParser:
             if match is None:
                 continue
             try:
-                value = float(match.group(1))
+                value = _leading_number(match.group(1))
             except (IndexError, TypeError, ValueError):
                 continue
             with self._lock:
