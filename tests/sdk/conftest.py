@@ -34,33 +34,27 @@ def quick_sdk_polls(monkeypatch):
     monkeypatch.setattr(sagemaker.session, "time", _QuickPolls())
 
 
-@pytest.fixture()
-def sdk_session(stack, monkeypatch):
+def _session_on(url: str, monkeypatch):
     """A sagemaker.Session whose every boto3 client (SageMaker, Runtime, S3, STS, Logs) is smlocal."""
     sagemaker = pytest.importorskip("sagemaker", reason="the SageMaker SDK v2 is a test extra: pip install -e '.[test]'")
     import boto3
-
     import sdk_shim
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.url)
-    sdk_shim.use_smlocal(stack.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    sdk_shim.use_smlocal(url)
     try:
         yield sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"))
     finally:
         sdk_shim.stop_using_smlocal()
+
+
+@pytest.fixture()
+def sdk_session(stack, monkeypatch):
+    """On the example-image stack (process runtime, and Docker with smlocal/byo-example)."""
+    yield from _session_on(stack.url, monkeypatch)
 
 
 @pytest.fixture()
 def algo_sdk_session(algo_stack, monkeypatch):
-    """A sagemaker.Session on the built-in algorithms' stack (process runtime, and Docker with the
-    smlocal/algorithms image)."""
-    sagemaker = pytest.importorskip("sagemaker", reason="the SageMaker SDK v2 is a test extra: pip install -e '.[test]'")
-    import boto3
-    import sdk_shim
-
-    monkeypatch.setenv("AWS_ENDPOINT_URL", algo_stack.url)
-    sdk_shim.use_smlocal(algo_stack.url)
-    try:
-        yield sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"))
-    finally:
-        sdk_shim.stop_using_smlocal()
+    """On the built-in algorithms' stack (process runtime, and Docker with smlocal/algorithms)."""
+    yield from _session_on(algo_stack.url, monkeypatch)
