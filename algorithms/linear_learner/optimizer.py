@@ -1,0 +1,61 @@
+"""The optimizers Linear Learner offers (adam, sgd with momentum, rmsprop), updating all models'
+parameters in one set of numpy operations.
+
+Parameters are (rows, models * outputs) matrices; every column belongs to one model, so each
+model's learning rate, L2 weight decay (`wd`, added to the gradient as MXNet does) and L1 penalty
+(a proximal soft-threshold after the step) are per-column vectors. The learning-rate scheduler
+multiplies every rate by `lr_scheduler_factor` each `lr_scheduler_step` updates, never below
+`lr_scheduler_minimum_lr`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPSILON = 1e-8
+
+
+class Optimizer:
+    def __init__(self, settings, learning_rates: np.ndarray, wds: np.ndarray, l1s: np.ndarray, steps_per_epoch: int):
+        self.kind = settings.optimizer
+        self.beta_1, self.beta_2, self.momentum = settings.beta_1, settings.beta_2, settings.momentum
+        self.rates, self.wds, self.l1s = learning_rates, wds, l1s
+        self.scheduled = settings.use_lr_scheduler
+        self.every = steps_per_epoch if settings.lr_step == "auto" else settings.lr_step
+        self.factor, self.minimum = settings.lr_factor, settings.lr_minimum
+        self.t = 0
+        self._state: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def tick(self) -> np.ndarray:
+        """Advance one update; the learning rates (per column) for it."""
+        self.t += 1
+        if not self.scheduled:
+            return self.rates
+        decay = self.factor ** ((self.t - 1) // self.every)
+        return np.maximum(self.rates * decay, np.minimum(self.rates, self.minimum))
+
+    def update(self, name: str, param: np.ndarray, grad: np.ndarray, rates: np.ndarray,
+               wd_mult: float = 1.0, lr_mult: float = 1.0, l1: bool = True) -> None:
+        """One in-place step of ``param`` (rows, columns) given its gradient."""
+        if wd_mult:
+            grad = grad + (self.wds * wd_mult) * param
+        step_rates = rates * lr_mult
+        first, second = self._state.setdefault(name, (np.zeros_like(param), np.zeros_like(param)))
+        if self.kind == "adam":
+            first *= self.beta_1
+            first += (1 - self.beta_1) * grad
+            second *= self.beta_2
+            second += (1 - self.beta_2) * grad * grad
+            correction = np.sqrt(1 - self.beta_2 ** self.t) / (1 - self.beta_1 ** self.t)
+            param -= (step_rates * correction) * first / (np.sqrt(second) + EPSILON)
+        elif self.kind == "rmsprop":
+            second *= 0.9
+            second += 0.1 * grad * grad
+            param -= step_rates * grad / (np.sqrt(second) + EPSILON)
+        else:  # sgd with momentum
+            first *= self.momentum
+            first -= step_rates * grad
+            param += first
+        if l1 and np.any(self.l1s):
+            shrink = step_rates * self.l1s
+            np.copyto(param, np.sign(param) * np.maximum(np.abs(param) - shrink, 0.0))
