@@ -1,0 +1,125 @@
+"""Streaming second moments for PCA: one pass over a channel (File or Pipe), mergeable across hosts.
+
+SageMaker's PCA reads mini-batches and combines per-host partial results on a parameter server.
+Both of its modes need only sums over the rows, so each host keeps
+
+* ``n``, the row count, and ``mean``, the row mean;
+* ``m2``, the scatter matrix about that mean, ``Σ (x-mean)(x-mean)ᵀ`` (d × d), or, for
+  randomized mode on wide data, its product with a shared random test matrix Ω,
+  ``Σ (x-mean)(x-mean)ᵀ Ω`` (d × l, so a wide feature space never needs a d × d matrix).
+
+Batches are summed about a fixed shift (the first batch's mean) so the float32 products of
+well-offset data do not cancel, and hosts are merged with Chan's parallel formula
+``M2 = Σ M2_h + Σ n_h δ_h δ_hᵀ(Ω)``, which is exact. Sparse batches (recordio-protobuf with
+keys) stay sparse: their shift is zero and ``XᵀX`` is taken on the CSR matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse
+
+SKETCH_SEED = 0x5CA1AB1E  # every host must draw the same Ω
+
+
+def test_matrix(feature_dim: int, width: int) -> np.ndarray:
+    """The shared random test matrix Ω of randomized mode: orthonormal columns, d × l."""
+    gaussian = np.random.default_rng(SKETCH_SEED).standard_normal((feature_dim, width))
+    return np.linalg.qr(gaussian)[0]
+
+
+@dataclass
+class Moments:
+    """One host's (or the merged) count, mean and scatter (or sketched scatter)."""
+
+    n: int
+    mean: np.ndarray  # (d,) float64
+    m2: np.ndarray  # (d, d) or (d, l) float64
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        return {"n": np.array([self.n], np.int64), "mean": self.mean, "m2": self.m2}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Moments":
+        return cls(int(arrays["n"][0]), arrays["mean"], arrays["m2"])
+
+
+class Accumulator:
+    """Sums over the batches of one host about a fixed shift; ``omega`` None means regular mode."""
+
+    def __init__(self, feature_dim: int, omega: np.ndarray | None = None):
+        self.d = feature_dim
+        self.omega = omega
+        self.shift: np.ndarray | None = None
+        self.n = 0
+        self.total = np.zeros(feature_dim)
+        self.scatter = np.zeros((feature_dim, feature_dim if omega is None else omega.shape[1]))
+
+    def add(self, features) -> None:
+        if features.shape[0] == 0:
+            return
+        if self.shift is None:
+            self.shift = self._first_shift(features)
+        if scipy.sparse.issparse(features) and not self.shift.any():
+            self._add_sparse(features.tocsr())
+        else:
+            dense = features.toarray() if scipy.sparse.issparse(features) else np.asarray(features)
+            self._add_dense(dense)
+
+    @staticmethod
+    def _first_shift(features) -> np.ndarray:
+        if scipy.sparse.issparse(features):
+            return np.zeros(features.shape[1])
+        return np.asarray(features, dtype=np.float64).mean(axis=0)
+
+    def _add_dense(self, x: np.ndarray) -> None:
+        dtype = np.float32 if x.dtype == np.float32 else np.float64
+        y = x.astype(dtype, copy=False) - self.shift.astype(dtype)
+        self.n += y.shape[0]
+        self.total += y.sum(axis=0, dtype=np.float64)
+        if self.omega is None:
+            self.scatter += y.T @ y  # numpy hands Aᵀ·A to BLAS syrk
+        else:
+            self.scatter += y.T @ (y @ self.omega.astype(dtype))
+
+    def _add_sparse(self, x: scipy.sparse.csr_matrix) -> None:
+        x = x.astype(np.float64)
+        self.n += x.shape[0]
+        self.total += np.asarray(x.sum(axis=0)).ravel()
+        if self.omega is None:
+            self.scatter += (x.T @ x).toarray()
+        else:
+            self.scatter += np.asarray(x.T @ (x @ self.omega))
+
+    def moments(self) -> Moments:
+        """Count, mean and the scatter about the mean of everything added."""
+        if self.n == 0:
+            return Moments(0, np.zeros(self.d), np.zeros_like(self.scatter))
+        delta = self.total / self.n
+        m2 = self.scatter - self.n * np.outer(delta, self._project(delta))
+        return Moments(self.n, self.shift + delta, m2)
+
+    def _project(self, vector: np.ndarray) -> np.ndarray:
+        return vector if self.omega is None else vector @ self.omega
+
+
+def merge(parts: list[Moments], omega: np.ndarray | None = None) -> Moments:
+    """Chan's exact combination of per-host moments."""
+    parts = [p for p in parts if p.n > 0]
+    if not parts:
+        raise ValueError("no rows to merge")
+    n = sum(p.n for p in parts)
+    mean = sum(p.n * p.mean for p in parts) / n
+    m2 = sum(p.m2 for p in parts)
+    for p in parts:
+        delta = p.mean - mean
+        m2 = m2 + p.n * np.outer(delta, delta if omega is None else delta @ omega)
+    return Moments(n, mean, m2)
+
+
+def about_origin(moments: Moments, omega: np.ndarray | None = None) -> np.ndarray:
+    """The second moment about zero, ``Σ x xᵀ (Ω)``, for subtract_mean=false."""
+    mean = moments.mean
+    return moments.m2 + moments.n * np.outer(mean, mean if omega is None else mean @ omega)
