@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import urllib.parse
+import uuid
 from typing import Callable
 
 from emulator import errors
@@ -47,9 +49,10 @@ class Gateway:
     # -- SageMaker (json 1.1) -----------------------------------------------------------------
 
     def _json_call(self, service: str, environ) -> HttpResponse:
-        ctx = self._context(service, environ)
+        headers = _headers(environ)
+        ctx = self._context(service, headers)
         try:
-            request = self._request(environ)
+            request = self._request(environ, headers)
             op = jsonrpc.operation_for(service, request)
             ctx.operation = op.name
             params = jsonrpc.parse(op, request)
@@ -64,9 +67,10 @@ class Gateway:
     # -- SageMaker Runtime (rest-json) --------------------------------------------------------
 
     def _rest_call(self, service: str, environ) -> HttpResponse:
-        ctx = self._context(service, environ)
+        headers = _headers(environ)
+        ctx = self._context(service, headers)
         try:
-            request = self._request(environ)
+            request = self._request(environ, headers)
             op, labels = restjson.route(service, request)
             ctx.operation = op.name
             params = restjson.parse(op, request, labels)
@@ -89,18 +93,18 @@ class Gateway:
         return handler(ctx, params)
 
     @staticmethod
-    def _context(service: str, environ) -> RequestContext:
-        headers = _headers(environ)
+    def _context(service: str, headers: dict[str, str]) -> RequestContext:
         access_key, region, _ = identity.credential_scope(headers.get("authorization", ""))
         return RequestContext(
             account=identity.account_for(access_key, headers),
             region=identity.region_for(region),
             service=service,
             headers=headers,
+            request_id=_request_id(),
         )
 
     @staticmethod
-    def _request(environ) -> HttpRequest:
+    def _request(environ, headers: dict[str, str]) -> HttpRequest:
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -112,7 +116,7 @@ class Gateway:
             method=environ.get("REQUEST_METHOD", "GET"),
             path=environ.get("PATH_INFO", "/"),
             query=urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
-            headers=_headers(environ),
+            headers=headers,
             body=body,
         )
 
@@ -155,6 +159,12 @@ class Gateway:
         if environ is not None and environ.get("REQUEST_METHOD") == "HEAD":
             return []  # waitress sends whatever the app returns, even for HEAD
         return body
+
+
+def _request_id() -> str:
+    """A version-4 UUID from Python's PRNG: a request id needs to be unique, not secret, and
+    uuid4()'s os.urandom is a system call that lets go of the GIL on every request."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def _headers(environ) -> dict[str, str]:

@@ -40,19 +40,29 @@ def route(service: str, request: HttpRequest) -> tuple[OperationModel, dict[str,
     raise errors.unknown_operation(f"No {service} operation answers {request.method} {request.path}.")
 
 
+@functools.lru_cache(maxsize=None)
+def _input_plan(op: OperationModel) -> tuple[str | None, tuple]:
+    """The input shape's payload member and, per member, (name, location, wire name, its lower-case
+    form, shape): read once per operation instead of walking botocore's shapes on every request."""
+    shape = op.input_shape
+    members = tuple(
+        (name, member.serialization.get("location"), member.serialization.get("name", name),
+         member.serialization.get("name", name).lower(), member)
+        for name, member in shape.members.items())
+    return shape.serialization.get("payload"), members
+
+
 def parse(op: OperationModel, request: HttpRequest, labels: dict[str, str]) -> dict:
     shape = op.input_shape
     if shape is None:
         return {}
     document, body_members = {}, {}
-    payload = shape.serialization.get("payload")
-    for name, member in shape.members.items():
-        location = member.serialization.get("location")
-        wire = member.serialization.get("name", name)
+    payload, members = _input_plan(op)
+    for name, location, wire, wire_lower, member in members:
         if location == "uri":
             document[name] = labels.get(wire)
         elif location == "header":
-            value = request.headers.get(wire.lower())
+            value = request.headers.get(wire_lower)
             if value is not None:
                 document[name] = _header_value(member, value, wire)
         elif location == "querystring":

@@ -106,7 +106,6 @@ class DockerRuntime(Runtime):
     def run_training(self, spec: TrainingHostSpec) -> TrainingProcess:
         target = resolve(spec.image, self.process_images)
         image, command, entrypoint = self._command(target, spec)
-        self._require_image(image)
         api = self.client.api
         host_config = api.create_host_config(
             binds={str(spec.root): {"bind": contract.OPT_ML, "mode": "rw"}},
@@ -120,7 +119,7 @@ class DockerRuntime(Runtime):
             address = self._addresses.get(spec.network, {}).get(spec.host)
             networking = api.create_networking_config(
                 {spec.network: api.create_endpoint_config(aliases=[spec.host], ipv4_address=address)})
-        created = api.create_container(
+        created = self._create(
             image, command=command, entrypoint=entrypoint, environment=spec.environment,
             hostname=spec.host, name=f"smlocal-{spec.job_name}-{spec.host}-{uuid.uuid4().hex[:6]}",
             host_config=host_config, networking_config=networking,
@@ -143,14 +142,13 @@ class DockerRuntime(Runtime):
         image = BUILTIN_IMAGE if target.builtin else spec.image
         command = (["python3", "-m", f"algorithms.{target.algorithm}", contract.SERVE] if target.builtin
                    else [contract.SERVE])
-        self._require_image(image)
         port = int(spec.environment.get(contract.BIND_TO_PORT_ENV, contract.SERVING_PORT))
         api = self.client.api
         binds = {}
         if spec.model_dir is not None:
             binds[str(spec.model_dir)] = {"bind": f"{contract.OPT_ML}/model", "mode": "ro"}
         host_config = api.create_host_config(binds=binds, port_bindings={f"{port}/tcp": ("127.0.0.1", None)})
-        created = api.create_container(
+        created = self._create(
             image, command=command, environment=spec.environment, hostname=spec.hostname or spec.instance_id,
             name=f"smlocal-{spec.endpoint}-{spec.variant}-{spec.instance_id}"[:120].replace("/", "-"),
             host_config=host_config, ports=[port],
@@ -175,11 +173,13 @@ class DockerRuntime(Runtime):
             return BUILTIN_IMAGE, ["python3", "-m", f"algorithms.{target.algorithm}", contract.TRAIN], None
         return spec.image, list(spec.arguments or [contract.TRAIN]), spec.entrypoint
 
-    def _require_image(self, image: str) -> None:
+    def _create(self, image: str, **options) -> dict:
+        """Create a container; a missing image is the caller's error (no separate image lookup
+        first: the engine answers "No such image" to the create call itself, one round trip less)."""
         import docker.errors
 
         try:
-            self.client.images.get(image)
+            return self.client.api.create_container(image, **options)
         except docker.errors.ImageNotFound:
             raise RuntimeUnavailable(
                 f"The image {image} is not in the local Docker engine, and smlocal pulls from no registry. "

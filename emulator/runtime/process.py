@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -34,6 +35,16 @@ NO_DOCKER = (
 class LocalProcess(TrainingProcess):
     def __init__(self, popen: subprocess.Popen):
         self.popen = popen
+        # A thread blocks in waitpid, so an exit is seen at once (Popen.wait(timeout) polls with
+        # sleeps of up to 50 ms, which every job and every supervision loop would pay).
+        self._exited = threading.Event()
+        threading.Thread(target=self._reap, name=f"reap-{popen.pid}", daemon=True).start()
+
+    def _reap(self) -> None:
+        try:
+            self.popen.wait()
+        finally:
+            self._exited.set()
 
     def lines(self) -> Iterator[str]:
         try:
@@ -43,10 +54,9 @@ class LocalProcess(TrainingProcess):
             return  # the pipe was closed under us: the process was removed
 
     def wait(self, timeout=None):
-        try:
-            return self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
+        if self._exited.wait(timeout):
+            return self.popen.returncode
+        return None
 
     def terminate(self, grace_seconds: float) -> None:
         self._signal(signal.SIGTERM)
@@ -74,7 +84,7 @@ class ProcessServer(LocalProcess, ServerProcess):
         self.url = url
 
     def exit_code(self) -> int | None:
-        return self.popen.poll()
+        return self.popen.returncode if self._exited.is_set() else None
 
     def stop(self, grace_seconds: float) -> None:
         self.terminate(grace_seconds)

@@ -11,7 +11,9 @@ import tarfile
 import threading
 from pathlib import Path
 
-from emulator.services.training_data import split_s3_uri
+from boto3.s3.transfer import TransferConfig
+
+from emulator.services.training_data import fetch, split_s3_uri
 
 
 def merged_files(folders: list[Path]) -> dict[str, Path]:
@@ -33,6 +35,19 @@ def write_tarball(files: dict[str, Path], target: Path, compress: bool = True) -
     return target
 
 
+MULTIPART_THRESHOLD = TransferConfig().multipart_threshold  # s3transfer's default, 8 MB
+
+
+def put_file(s3, path: Path, bucket: str, key: str) -> None:
+    """Upload a file: one PutObject below the multipart threshold (s3transfer's thread pool costs
+    ~30 ms per file against smlocal's own S3), multipart through s3transfer above it."""
+    if path.stat().st_size < MULTIPART_THRESHOLD:
+        with open(path, "rb") as f:
+            s3.put_object(Bucket=bucket, Key=key, Body=f)
+    else:
+        s3.upload_file(str(path), bucket, key)
+
+
 def upload_outputs(s3, hosts: list[Path], output_path: str, job_name: str, scratch: Path,
                    compress: bool = True) -> str:
     """Upload model.tar.gz (always) and output.tar.gz (when any host wrote output data).
@@ -41,11 +56,11 @@ def upload_outputs(s3, hosts: list[Path], output_path: str, job_name: str, scrat
     key_prefix = f"{prefix}{job_name}/output/"
     scratch.mkdir(parents=True, exist_ok=True)
     model = write_tarball(merged_files([h / "model" for h in hosts]), scratch / "model.tar.gz", compress)
-    s3.upload_file(str(model), bucket, key_prefix + "model.tar.gz")
+    put_file(s3, model, bucket, key_prefix + "model.tar.gz")
     outputs = merged_files([h / "output" / "data" for h in hosts])
     if outputs:
         data = write_tarball(outputs, scratch / "output.tar.gz", compress)
-        s3.upload_file(str(data), bucket, key_prefix + "output.tar.gz")
+        put_file(s3, data, bucket, key_prefix + "output.tar.gz")
     return f"s3://{bucket}/{key_prefix}model.tar.gz"
 
 
@@ -70,7 +85,7 @@ class CheckpointSync:
                 for folder in self.folders:
                     target = folder / relative
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    self.s3.download_file(self.bucket, entry["Key"], str(target))
+                    fetch(self.s3, self.bucket, entry["Key"], target)
                     stat = target.stat()
                     self._seen[target] = (stat.st_size, stat.st_mtime_ns)
 
@@ -87,7 +102,7 @@ class CheckpointSync:
                     if self._seen.get(path) == signature:
                         continue
                     key = self.prefix + str(path.relative_to(folder))
-                    self.s3.upload_file(str(path), self.bucket, key)
+                    put_file(self.s3, path, self.bucket, key)
                     self._seen[path] = signature
                     sent += 1
         return sent

@@ -19,11 +19,12 @@ import urllib3
 
 from emulator.runtime.base import Runtime, RuntimeUnavailable, ServerSpec
 from emulator.services.router import Instance
-from emulator.services.training_data import split_s3_uri
+from emulator.services.training_data import fetch, split_s3_uri
 from emulator.services.training_logs import Flusher, LogStream, ensure_group
 
 LOG_GROUP = "/aws/sagemaker/Endpoints/{endpoint}"
 _PING_TIMEOUT = urllib3.Timeout(connect=1.0, read=2.0)
+_PING_MAX_PAUSE = 0.1  # /ping is cheap; a longer pause only delays InService by up to that much
 
 
 @dataclass
@@ -54,7 +55,7 @@ def prepare_model(s3, container: dict, folder: Path) -> Path:
         if url:
             bucket, key = split_s3_uri(url)
             archive = folder.parent / f"{folder.name}.tar.gz"
-            s3.download_file(bucket, key, str(archive))
+            fetch(s3, bucket, key, archive)
             with tarfile.open(archive) as tar:
                 tar.extractall(folder, filter="data")
             archive.unlink()
@@ -66,7 +67,7 @@ def prepare_model(s3, container: dict, folder: Path) -> Path:
                 for entry in page.get("Contents", []):
                     target = folder / entry["Key"][len(prefix):].lstrip("/")
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    s3.download_file(bucket, entry["Key"], str(target))
+                    fetch(s3, bucket, entry["Key"], target)
     except RuntimeUnavailable:
         raise
     except Exception as exc:
@@ -93,7 +94,7 @@ class InstanceLauncher:
     def launch(self, variant: str, containers: list[Container], timeout: float | None = None) -> Instance:
         instance_id = "i-" + uuid.uuid4().hex[:17]
         tail: collections.deque[str] = collections.deque(maxlen=20)
-        stream = self._stream(f"{variant}/{instance_id}")
+        stream = None
         servers = []
         try:
             for index, container in enumerate(containers):
@@ -102,6 +103,8 @@ class InstanceLauncher:
                     root=self.work / variant / instance_id / str(index), model_dir=container.model_dir,
                     environment=dict(container.environment), hostname=container.hostname))
                 servers.append(server)
+                if index == 0:  # made while the first container boots; its output waits in the pipe
+                    stream = self._stream(f"{variant}/{instance_id}")
                 threading.Thread(target=_pump, args=(server, stream, tail), daemon=True).start()
             for server, container in zip(servers, containers):
                 self._await_health(server, container, variant, timeout or self.startup_timeout, tail)
@@ -121,7 +124,7 @@ class InstanceLauncher:
 
     def _await_health(self, server, container: Container, variant: str, timeout: float, tail) -> None:
         pool = urllib3.connection_from_url(server.url, maxsize=1, retries=False)
-        deadline, pause = time.monotonic() + timeout, 0.02
+        deadline, pause = time.monotonic() + timeout, 0.01
         try:
             while True:
                 code = server.exit_code()
@@ -139,7 +142,7 @@ class InstanceLauncher:
                         f"The primary container for production variant {variant} did not pass the ping health "
                         f"check within {timeout:.0f} seconds.", tail))
                 time.sleep(pause)
-                pause = min(pause * 1.5, 0.5)
+                pause = min(pause * 1.5, _PING_MAX_PAUSE)
         finally:
             pool.close()
 

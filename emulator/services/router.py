@@ -14,9 +14,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import urllib3
-
 from emulator import errors
+from emulator.services.upstream import Upstream, UpstreamTimeout
 
 INVOKE_TIMEOUT = 60.0
 FORWARDED = {
@@ -37,7 +36,7 @@ class Instance:
         self.healthy = True
         self.inflight = 0
         self._lock = threading.Lock()
-        self.pools = [urllib3.connection_from_url(s.url, maxsize=32, block=False, retries=False) for s in servers]
+        self.pools = [Upstream(s.url, maxsize=32) for s in servers]
 
     def acquire(self) -> None:
         with self._lock:
@@ -145,7 +144,7 @@ class Router:
                 result = self._call(route, variant, instance, params, headers, timing, stream)
                 handed_over = stream
                 return result
-            except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ProtocolError, ConnectionError):
+            except ConnectionError:  # cannot connect, or the connection broke (UpstreamConnectionError)
                 instance.healthy = False  # the health monitor replaces it; retry elsewhere
             finally:
                 if not handed_over:
@@ -165,10 +164,8 @@ class Router:
             last = position + 1 == len(pools)
             started = time.perf_counter()
             try:
-                reply = pool.urlopen("POST", "/invocations", body=body, headers=headers,
-                                     preload_content=not (stream and last),
-                                     timeout=urllib3.Timeout(connect=5.0, read=INVOKE_TIMEOUT))
-            except urllib3.exceptions.ReadTimeoutError:
+                reply = pool.post("/invocations", body, headers, INVOKE_TIMEOUT, stream=stream and last)
+            except UpstreamTimeout:
                 raise _model_error(route, instance, 0, "Your invocation timed out while waiting for a response "
                                    f"from container {hostname}. Review the latency metrics for each container in "
                                    "Amazon CloudWatch, resolve the issue, and try again.", hostname) from None

@@ -203,12 +203,7 @@ class TrainingRun(threading.Thread):
         spec = job.data
         algorithm = spec["AlgorithmSpecification"]
         metrics = MetricParser(algorithm.get("MetricDefinitions", []))
-        logs = self.service.clients.logs(job.account, job.region)
-        ensure_group(logs)
         stamp = int(time.time())
-        streams = [LogStream(logs, f"{job.name}/{host}-{stamp}", GROUP) for host in hosts]
-        flusher = Flusher(streams)
-        flusher.start()
         env = self._environment(job)
         for host in hosts:
             self.processes.append(self.service.runtime.run_training(TrainingHostSpec(
@@ -218,6 +213,13 @@ class TrainingRun(threading.Thread):
                 network_isolation=spec.get("EnableNetworkIsolation", False),
                 instance_type=spec.get("ResourceConfig", {}).get("InstanceType", "ml.m5.large"),
             )))
+        # The log streams are made while the hosts start (their output waits in the pipes), so a
+        # short job does not wait for two CloudWatch Logs calls before it runs.
+        logs = self.service.clients.logs(job.account, job.region)
+        ensure_group(logs)
+        streams = [LogStream(logs, f"{job.name}/{host}-{stamp}", GROUP) for host in hosts]
+        flusher = Flusher(streams)
+        flusher.start()
         pumps = [threading.Thread(target=_pump, args=(p, s, metrics), daemon=True)
                  for p, s in zip(self.processes, streams)]
         for pump in pumps:

@@ -1,0 +1,615 @@
+"""Hosting: InvokeEndpoint latency and throughput through smlocal against the container called
+directly, on processes and on Docker, and the SageMaker SDK's local mode; plus CreateEndpoint →
+InService, in one run.
+
+    python benchmarks/hosting_bench.py [--clients 8] [--seconds 3] [--rounds 3] [--endpoints 10]
+                                       [--local-deploys 3] [--skip-docker] [--skip-local] [--profile]
+
+What it does (see benchmarks/README.md for the latest figures):
+
+1. Starts smlocal in-process *on disk* (``LocalServer``, a temporary data directory) on one runtime
+   at a time — processes, then Docker — with the example bring-your-own image
+   ``smlocal/byo-example:latest`` (its ``serve`` is a standard-library echo server; on the process
+   runtime the same script runs as a local program). The model is a tiny ``model.tar.gz`` in
+   smlocal's S3.
+2. CreateEndpoint → InService: ``--endpoints`` endpoints one after another (one variant, one
+   instance), each timed from the CreateEndpoint call until DescribeEndpoint (polled every 20 ms)
+   shows InService, then deleted (not timed) — except the last, which serves the load test.
+3. Load: ``--clients`` client *processes* (a spawn-started pool, so no client shares the server's
+   GIL) each send ``text/csv`` requests back to back over one keep-alive connection for
+   ``--seconds`` seconds, per mode, for ``--rounds`` rounds (the order of the modes rotates every
+   round; latencies and counts are pooled over rounds):
+   * **direct**: raw HTTP POST to the container's own ``/invocations`` (the URL smlocal's router
+     uses: the process's port, or Docker's published port through docker-proxy);
+   * **smlocal raw**: raw HTTP POST to smlocal's ``/endpoints/<name>/invocations`` (unsigned, as
+     smlocal accepts it) — smlocal's own cost, like with like against *direct*;
+   * **smlocal boto3**: ``boto3.client("sagemaker-runtime").invoke_endpoint`` — what users call;
+     it adds botocore's own serialization, signing and parsing on the client.
+   Latency is the client's wall time per request; throughput is all requests over the wall time of
+   the phase. The same is repeated with 1 client (smlocal's overhead without queueing).
+4. The SDK v2's local mode on the same image: ``Model(...).deploy(instance_type="local")`` timed
+   (``--local-deploys`` times; the SDK polls /ping every 5 s), then load through the SDK's own
+   ``LocalSagemakerRuntimeClient`` (what ``Predictor.predict`` calls: urllib3 straight to the
+   container, after running ``docker info`` and ``docker context inspect`` to find the Docker host —
+   on every call) and raw HTTP to the container. Where local mode cannot run, the table says why.
+5. Prints the tables with the targets: smlocal raw adds <= 1 ms at p50 over direct, keeps >= 70 %
+   of direct's throughput, CreateEndpoint → InService p50 <= 2 s.
+
+``--profile`` runs the smlocal-raw load once more on the process runtime with cProfile (thread CPU
+time) on every waitress worker thread of smlocal and prints where smlocal's CPU goes per request.
+The tables also give CPU per request — the clients', smlocal's (this process, all threads) and the
+container's (from /proc) — which is what bounds throughput on a small machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import multiprocessing
+import os
+import shutil
+import socket
+import statistics
+import sys
+import tarfile
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+    "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
+})
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_SESSION_TOKEN", None)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+IMAGE = "smlocal/byo-example:latest"
+BYO_BIN = ROOT / "docker" / "byo-example" / "bin"
+BUCKET = "bench-hosting"
+PAYLOAD = b"1.0,2.0,3.0\n"
+EXPECTED = b"1.0,2.0,3.0,11\n"
+POLL_SECONDS = 0.020
+TARGET_ADDED_MS = 1.0
+TARGET_THROUGHPUT = 0.70
+TARGET_INSERVICE_S = 2.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    rank = max(1, int(-(-q * len(ordered) // 100)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- the client processes -------------------------------------------------------------------
+# Everything below runs in the pool's worker processes (spawned: they import this module afresh).
+
+_CALLERS: dict = {}
+
+
+def _raw_caller(url: str):
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    state = {"conn": None}
+    headers = {"Content-Type": "text/csv", "Accept": "text/csv", "Content-Length": str(len(PAYLOAD))}
+
+    def call() -> bytes:
+        for attempt in (1, 2):
+            if state["conn"] is None:
+                state["conn"] = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+            try:
+                state["conn"].request("POST", parts.path, body=PAYLOAD, headers=headers)
+                reply = state["conn"].getresponse()
+                body = reply.read()
+                if reply.status != 200:
+                    raise RuntimeError(f"{url}: HTTP {reply.status}: {body[:200]!r}")
+                return body
+            except (ConnectionError, http.client.HTTPException):
+                state["conn"].close()
+                state["conn"] = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    return call
+
+
+def _boto3_caller(endpoint_url: str, endpoint: str):
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.session.Session(region_name=REGION).client(
+        "sagemaker-runtime", endpoint_url=endpoint_url,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=60))
+
+    def call() -> bytes:
+        return client.invoke_endpoint(EndpointName=endpoint, Body=PAYLOAD, ContentType="text/csv",
+                                      Accept="text/csv")["Body"].read()
+
+    return call
+
+
+def _local_mode_caller(port: int):
+    from sagemaker.local.local_session import LocalSagemakerRuntimeClient
+
+    client = LocalSagemakerRuntimeClient(config={"local": {"serving_port": port}})
+
+    def call() -> bytes:
+        return client.invoke_endpoint(Body=PAYLOAD, EndpointName="bench", ContentType="text/csv",
+                                      Accept="text/csv")["Body"].read()
+
+    return call
+
+
+def _caller(mode: str, target: tuple):
+    key = (mode, target)
+    if key not in _CALLERS:
+        factory = {"raw": _raw_caller, "boto3": _boto3_caller, "local": _local_mode_caller}[mode]
+        _CALLERS[key] = factory(*target)
+    return _CALLERS[key]
+
+
+def client_run(mode: str, target: tuple, start_at: float, seconds: float) -> tuple:
+    """Warm up, wait for the common start, call back to back for `seconds`.
+    Returns (latencies in s, first start, last end, CPU seconds this client spent)."""
+    call = _caller(mode, target)
+    for _ in range(5):
+        call()
+    while time.time() < start_at:
+        time.sleep(min(0.01, max(0.0, start_at - time.time())))
+    latencies = []
+    cpu = time.process_time()
+    first = time.time()
+    end = first + seconds
+    perf = time.perf_counter
+    while True:
+        t0 = perf()
+        body = call()
+        latencies.append(perf() - t0)
+        if body != EXPECTED:
+            raise RuntimeError(f"unexpected answer {body[:200]!r}")
+        if time.time() >= end:
+            break
+    return latencies, first, time.time(), time.process_time() - cpu
+
+
+def _init_worker():
+    logging.basicConfig(level=logging.WARNING)
+    os.environ["SAGEMAKER_SUPPRESS_V2_WARNING"] = "1"
+    # The SDK's local-mode client runs `docker info` on every call and says so each time.
+    logging.getLogger("sagemaker.local.utils").setLevel(logging.ERROR)
+    logging.getLogger("sagemaker.config").setLevel(logging.WARNING)  # "Not applying SDK defaults ..."
+
+
+class Load:
+    """Pooled results of one mode: latencies, requests, busy seconds and CPU seconds (clients,
+    smlocal's process, the container) over all rounds."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.latencies: list[float] = []
+        self.seconds = 0.0
+        self.cpu = {"clients": 0.0, "smlocal": 0.0, "container": 0.0}
+
+    def cpu_ms_per_request(self, who: str) -> float:
+        return self.cpu[who] / len(self.latencies) * 1000 if self.latencies else 0.0
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def p(self, q: float) -> float:
+        return percentile(self.latencies, q) * 1000
+
+
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc; 0 if unknown."""
+    if not pid:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def run_load(pool, clients: int, modes: dict[str, tuple], seconds: float, rounds: int,
+             container_pid: int | None = None) -> dict[str, Load]:
+    """modes: label → (mode, target). Rounds rotate the order of the modes. CPU is sampled around
+    the timed part only: smlocal's is this process's (the clients are other processes)."""
+    results = {label: Load(label) for label in modes}
+    labels = list(modes)
+    for r in range(rounds):
+        order = labels[r % len(labels):] + labels[:r % len(labels)]
+        for label in order:
+            mode, target = modes[label]
+            start_at = time.time() + 1.0 + (3.0 if r == 0 else 0.0)  # first round: imports and warm-up
+            pending = pool.starmap_async(client_run, [(mode, target, start_at, seconds)] * clients, chunksize=1)
+            while time.time() < start_at:
+                time.sleep(0.005)
+            own, container = time.process_time(), process_cpu(container_pid)
+            outs = pending.get()
+            load = results[label]
+            load.cpu["smlocal"] += time.process_time() - own
+            load.cpu["container"] += process_cpu(container_pid) - container
+            for latencies, first, last, cpu in outs:
+                load.latencies.extend(latencies)
+                load.cpu["clients"] += cpu
+            load.seconds += max(o[2] for o in outs) - min(o[1] for o in outs)
+    return results
+
+
+# -- smlocal --------------------------------------------------------------------------------
+
+def model_tarball() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        data = b'{"model": "echo"}\n'
+        info = tarfile.TarInfo("model.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class SmlocalHosting:
+    def __init__(self, runtime: str):
+        import boto3
+        from botocore.config import Config
+
+        from emulator.testing import LocalServer
+
+        self.runtime = runtime
+        self.server = LocalServer(runtime=runtime, process_images={IMAGE: str(BYO_BIN)},
+                                  stop_grace_seconds=5).start()
+        config = Config(region_name=REGION, retries={"total_max_attempts": 1, "mode": "standard"})
+        session = boto3.session.Session(region_name=REGION)
+        self.sm = session.client("sagemaker", endpoint_url=self.server.url, config=config)
+        s3 = session.client("s3", endpoint_url=self.server.url, config=config)
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="model/model.tar.gz", Body=model_tarball())
+        self.sm.create_model(ModelName="echo", ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model/model.tar.gz"})
+        self.sm.create_endpoint_config(EndpointConfigName="echo-config", ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": "echo", "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
+        self.in_service: list[float] = []
+        self.endpoint = ""
+
+    def create_endpoints(self, count: int) -> None:
+        for i in range(count):
+            name = f"echo-{self.runtime}-{uuid.uuid4().hex[:8]}"
+            started = time.perf_counter()
+            self.sm.create_endpoint(EndpointName=name, EndpointConfigName="echo-config")
+            while True:
+                status = self.sm.describe_endpoint(EndpointName=name)
+                if status["EndpointStatus"] != "Creating":
+                    break
+                time.sleep(POLL_SECONDS)
+            elapsed = time.perf_counter() - started
+            if status["EndpointStatus"] != "InService":
+                raise RuntimeError(f"{name}: {status['EndpointStatus']}: {status.get('FailureReason')}")
+            self.in_service.append(elapsed)
+            if i + 1 < count:
+                self.delete(name)
+            else:
+                self.endpoint = name
+
+    def delete(self, name: str) -> None:
+        self.sm.delete_endpoint(EndpointName=name)
+        while True:
+            try:
+                self.sm.describe_endpoint(EndpointName=name)
+            except self.sm.exceptions.ClientError:
+                return
+            time.sleep(0.05)
+
+    def container_url(self) -> str:
+        route = next(r for r in self.server.app.router.routes.values() if r.endpoint == self.endpoint)
+        return route.variants["AllTraffic"].instances[0].servers[0].url
+
+    def container_pid(self) -> int | None:
+        """The serving process's PID (on Docker: the container's main process, seen from here)."""
+        route = next(r for r in self.server.app.router.routes.values() if r.endpoint == self.endpoint)
+        server = route.variants["AllTraffic"].instances[0].servers[0]
+        if hasattr(server, "popen"):
+            return server.popen.pid
+        try:
+            return server.client.api.inspect_container(server.id)["State"]["Pid"]
+        except Exception:
+            return None
+
+    def modes(self, with_boto3: bool = True) -> dict[str, tuple]:
+        modes = {
+            "direct": ("raw", (self.container_url() + "/invocations",)),
+            "smlocal raw": ("raw", (f"{self.server.url}/endpoints/{self.endpoint}/invocations",)),
+        }
+        if with_boto3:
+            modes["smlocal boto3"] = ("boto3", (self.server.url, self.endpoint))
+        return modes
+
+    def stop(self) -> None:
+        try:
+            if self.endpoint:
+                self.delete(self.endpoint)
+        finally:
+            self.server.stop()
+
+
+def profile_invocations(pool, clients: int, seconds: float) -> None:
+    """cProfile smlocal's waitress worker threads while the clients send raw HTTP to smlocal."""
+    import cProfile
+    import pstats
+    import threading
+
+    hosting = SmlocalHosting("process")
+    try:
+        hosting.create_endpoints(1)
+        modes = {"smlocal raw": hosting.modes(with_boto3=False)["smlocal raw"]}
+        run_load(pool, clients, modes, 1.0, 1)  # warm up the workers
+        dispatcher = hosting.server.server.task_dispatcher
+        profiles: list = []
+        lock = threading.Lock()
+        original = dispatcher.handler_thread
+
+        # Each new worker thread runs under its own profiler; the old ones are retired.
+        def profiled(thread_no):
+            profile = cProfile.Profile(time.thread_time)  # CPU time: waiting for the GIL is not work
+            with lock:
+                profiles.append(profile)
+            profile.enable()
+            try:
+                return original(thread_no)
+            finally:
+                profile.disable()
+
+        dispatcher.handler_thread = profiled
+        threads = dispatcher.threads and len(dispatcher.threads)
+        dispatcher.set_thread_count(0)
+        while dispatcher.threads:
+            time.sleep(0.01)
+        dispatcher.set_thread_count(threads)
+        results = run_load(pool, clients, modes, seconds, 1)
+        dispatcher.set_thread_count(0)
+        while dispatcher.threads:
+            time.sleep(0.01)
+        requests = len(results["smlocal raw"].latencies)
+        stats = pstats.Stats(profiles[0])
+        for profile in profiles[1:]:
+            stats.add(profile)
+        for key in ("cumulative", "tottime"):
+            out = io.StringIO()
+            stats.stream = out
+            stats.sort_stats(key).print_stats(40)
+            print(f"\n### cProfile (CPU time) of smlocal's worker threads, {requests} raw InvokeEndpoint "
+                  f"calls ({clients} clients), sorted by {key}\n")
+            print("```\n" + out.getvalue().strip() + "\n```")
+        dispatcher.handler_thread = original
+        dispatcher.set_thread_count(threads)
+    finally:
+        hosting.stop()
+
+
+# -- the SDK's local mode -------------------------------------------------------------------
+
+class LocalModeHosting:
+    def __init__(self):
+        from training_bench import compose_available  # the same checks as the training benchmark
+
+        self.error: str | None = compose_available()
+        self.deploy_times: list[float] = []
+        self.port = 0
+        self.predictor = None
+        self.scratch = Path(tempfile.mkdtemp(prefix="smlocal-bench-localmode-"))
+
+    def deploy(self, count: int) -> None:
+        if self.error:
+            return
+        for name in ("sagemaker", "sagemaker.config"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        for name in ("sagemaker.local.utils", "urllib3.connectionpool"):  # /ping refused until it listens
+            logging.getLogger(name).setLevel(logging.ERROR)
+        try:
+            import boto3
+            from sagemaker.local import LocalSession
+            from sagemaker.model import Model
+            from sagemaker.predictor import Predictor
+        except ImportError as exc:
+            self.error = f"the SageMaker SDK v2 is not installed ({exc})"
+            return
+        model_dir = self.scratch / "model"
+        model_dir.mkdir()
+        (model_dir / "model.tar.gz").write_bytes(model_tarball())
+        self.port = free_port()
+        config = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
+        session = LocalSession(boto_session=boto3.Session(region_name=REGION), sagemaker_config=config)
+        session.config = {"local": {"local_code": True, "serving_port": self.port,
+                                    "container_root": str(self.scratch)}}
+        try:
+            for i in range(count):
+                model = Model(image_uri=IMAGE, model_data=f"file://{model_dir}/model.tar.gz", role=ROLE,
+                              sagemaker_session=session, name=f"echo-local-{uuid.uuid4().hex[:8]}",
+                              predictor_cls=Predictor)
+                started = time.perf_counter()
+                self.predictor = model.deploy(initial_instance_count=1, instance_type="local",
+                                              endpoint_name=f"echo-local-{uuid.uuid4().hex[:8]}")
+                self.deploy_times.append(time.perf_counter() - started)
+                if i + 1 < count:
+                    self._delete(self.predictor)
+                    self.predictor = None
+        except Exception as exc:
+            self.error = f"local mode failed: {type(exc).__name__}: {str(exc)[:200]}"
+
+    @staticmethod
+    def _delete(predictor) -> None:
+        predictor.delete_endpoint()
+        time.sleep(1.0)  # docker-compose stops the container in the background
+
+    def container_pid(self) -> int | None:
+        try:
+            import docker
+
+            client = docker.from_env()
+            found = client.containers.list(filters={"publish": str(self.port)})
+            return found[0].attrs["State"]["Pid"] if found else None
+        except Exception:
+            return None
+
+    def modes(self) -> dict[str, tuple]:
+        return {"local mode, SDK client": ("local", (self.port,)),
+                "local mode, direct": ("raw", (f"http://127.0.0.1:{self.port}/invocations",))}
+
+    def stop(self) -> None:
+        from training_bench import remove_local_mode_containers
+
+        try:
+            if self.predictor is not None:
+                self._delete(self.predictor)
+        finally:
+            remove_local_mode_containers(self.scratch)
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+# -- report ---------------------------------------------------------------------------------
+
+def latency_table(title: str, results: dict[str, dict[str, Load]], clients: int) -> None:
+    print(f"\n{title}\n")
+    print("| runtime | path | requests | p50 ms | p99 ms | req/s | added p50 ms (vs direct) | "
+          "throughput vs direct | CPU ms/request: clients, smlocal, container | target (smlocal raw) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for runtime, loads in results.items():
+        direct = loads.get("direct") or loads.get("local mode, direct")
+        for label, load in loads.items():
+            added = load.p(50) - direct.p(50) if direct and load is not direct else None
+            ratio = load.throughput / direct.throughput if direct and direct.throughput else None
+            verdict = "-"
+            if label == "smlocal raw" and clients > 1:
+                verdict = (("met" if added <= TARGET_ADDED_MS else "MISSED") + f" (<= {TARGET_ADDED_MS:g} ms), "
+                           + ("met" if ratio >= TARGET_THROUGHPUT else "MISSED")
+                           + f" (>= {TARGET_THROUGHPUT:.0%})")
+            elif label == "smlocal raw":
+                verdict = ("met" if added <= TARGET_ADDED_MS else "MISSED") + f" (<= {TARGET_ADDED_MS:g} ms)"
+            print(f"| {runtime} | {label} | {len(load.latencies)} | {load.p(50):.2f} | {load.p(99):.2f} | "
+                  f"{load.throughput:.0f} | {'-' if added is None else f'{added:+.2f}'} | "
+                  f"{'-' if ratio is None or load is direct else f'{ratio:.0%}'} | "
+                  f"{load.cpu_ms_per_request('clients'):.2f}, {load.cpu_ms_per_request('smlocal'):.2f}, "
+                  f"{load.cpu_ms_per_request('container'):.2f} | {verdict} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=8, help="client processes (default 8)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per mode per round (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, modes rotating (default 3)")
+    parser.add_argument("--endpoints", type=int, default=10, help="CreateEndpoint → InService samples (default 10)")
+    parser.add_argument("--local-deploys", type=int, default=3, help="local-mode deploy() samples (default 3)")
+    parser.add_argument("--skip-docker", action="store_true")
+    parser.add_argument("--skip-local", action="store_true")
+    parser.add_argument("--skip-single", action="store_true", help="skip the 1-client tables")
+    parser.add_argument("--profile", action="store_true", help="also cProfile smlocal's workers under load")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("waitress").setLevel(logging.CRITICAL)  # shutdown noise
+
+    import platform
+
+    import boto3
+    import botocore
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    print(f"hosting_bench: Python {platform.python_version()}, boto3 {boto3.__version__}, "
+          f"botocore {botocore.__version__}, {os.cpu_count()} CPUs, {args.clients} client processes, "
+          f"load average at start {load_average()}", flush=True)
+    from emulator.runtime.select import docker_available
+
+    runtimes = ["process"] + ([] if args.skip_docker else ["docker"])
+    if "docker" in runtimes and not docker_available():
+        print("no Docker engine answers: the Docker runtime is skipped")
+        runtimes.remove("docker")
+    context = multiprocessing.get_context("spawn")
+    many: dict[str, dict[str, Load]] = {}
+    single: dict[str, dict[str, Load]] = {}
+    in_service: dict[str, list[float]] = {}
+    with context.Pool(args.clients, initializer=_init_worker) as pool:
+        for runtime in runtimes:
+            hosting = SmlocalHosting(runtime)
+            label = {"process": "processes", "docker": "Docker"}[runtime]
+            try:
+                hosting.create_endpoints(args.endpoints)
+                in_service[label] = hosting.in_service
+                pid = hosting.container_pid()
+                many[label] = run_load(pool, args.clients, hosting.modes(), args.seconds, args.rounds, pid)
+                if not args.skip_single:
+                    single[label] = run_load(pool, 1, hosting.modes(), args.seconds, args.rounds, pid)
+            finally:
+                hosting.stop()
+            print(f"  {label}: done, load average {load_average()}", flush=True)
+        local = None
+        if not args.skip_local:
+            local = LocalModeHosting()
+            # The SDK echoes docker-compose's output (and the container's request log) to stdout.
+            quiet = open(os.devnull, "w")
+            real_stdout, sys.stdout = sys.stdout, quiet
+            try:
+                local.deploy(args.local_deploys)
+                if not local.error:
+                    pid = local.container_pid()
+                    many["SDK local mode"] = run_load(pool, args.clients, local.modes(), args.seconds, args.rounds, pid)
+                    if not args.skip_single:
+                        single["SDK local mode"] = run_load(pool, 1, local.modes(), args.seconds, args.rounds, pid)
+            except Exception as exc:
+                local.error = f"local mode failed: {type(exc).__name__}: {str(exc)[:200]}"
+            finally:
+                local.stop()
+                sys.stdout = real_stdout
+            print(f"  local mode: {'done' if not local.error else local.error}", flush=True)
+
+        latency_table(f"InvokeEndpoint, {args.clients} client processes, {args.rounds} rounds of "
+                      f"{args.seconds:g} s per path (latency per request, ms):", many, args.clients)
+        if single:
+            latency_table(f"The same with 1 client (no queueing: smlocal's own cost per call):", single, 1)
+        print("\nCreateEndpoint → InService (one instance, instantly healthy container; DescribeEndpoint "
+              "polled every 20 ms; seconds):\n")
+        print("| runtime | endpoints | p50 s | min s | max s | target p50 <= 2 s |")
+        print("|---|---:|---:|---:|---:|---|")
+        for label, times in in_service.items():
+            print(f"| smlocal, {label} | {len(times)} | {percentile(times, 50):.3f} | {min(times):.3f} | "
+                  f"{max(times):.3f} | {'met' if percentile(times, 50) <= TARGET_INSERVICE_S else 'MISSED'} |")
+        if local is not None:
+            if local.error or not local.deploy_times:
+                print(f"| SDK local mode, `deploy()` | 0 | - | - | - | did not run: {local.error} |")
+            else:
+                t = local.deploy_times
+                print(f"| SDK local mode, `deploy()` (polls /ping every 5 s) | {len(t)} | {percentile(t, 50):.3f} | "
+                      f"{min(t):.3f} | {max(t):.3f} | (reference) |")
+        print(f"\nload average at the end: {load_average()}", flush=True)
+        if args.profile:
+            profile_invocations(pool, args.clients, args.seconds)
+
+
+if __name__ == "__main__":
+    main()

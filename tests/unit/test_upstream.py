@@ -1,0 +1,155 @@
+"""The router's HTTP/1.1 client on its own, against scripted servers: every way an answer can be
+framed, keep-alive reuse, a peer that closed an idle connection, and the failures the router maps
+(a broken connection marks the instance unhealthy; a silent one is a ModelError timeout)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from emulator.services.upstream import Upstream, UpstreamConnectionError, UpstreamTimeout
+
+
+class Scripted:
+    """A TCP server that answers each request on a connection with the next canned reply."""
+
+    def __init__(self, replies: list[bytes], close_after: bool = False, delay: float = 0.0):
+        self.replies, self.close_after, self.delay = replies, close_after, delay
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+
+    def _connection(self, conn):
+        with conn:
+            reader = conn.makefile("rb")
+            while self.replies:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = reader.readline()
+                    if not line:
+                        return
+                    head += line
+                length = next((int(h.split(b":")[1]) for h in head.split(b"\r\n")
+                               if h.lower().startswith(b"content-length")), 0)
+                self.requests.append(head + reader.read(length))
+                time.sleep(self.delay)
+                conn.sendall(self.replies.pop(0))
+                if self.close_after:
+                    return
+
+    def close(self):
+        self.sock.close()
+
+
+def ok(body: bytes, extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+def test_sized_answer_and_forwarded_headers():
+    server = Scripted([ok(b"1,2,3", b"X-Amzn-SageMaker-Custom-Attributes: a=1\r\n")])
+    reply = Upstream(server.url).post("/invocations", b"in", {"Content-Type": "text/csv", "Accept": "text/csv"}, 5)
+    assert (reply.status, reply.data) == (200, b"1,2,3")
+    assert reply.headers.get("content-type") == "text/csv"
+    assert reply.headers["X-Amzn-SageMaker-Custom-Attributes"] == "a=1"
+    request = server.requests[0]
+    assert request.startswith(b"POST /invocations HTTP/1.1\r\n")
+    assert b"\r\nContent-Type: text/csv\r\n" in request and b"\r\nContent-Length: 2\r\n" in request
+    assert request.endswith(b"\r\n\r\nin")
+
+
+def test_keep_alive_reuses_one_connection():
+    server = Scripted([ok(b"a"), ok(b"b"), ok(b"c")])
+    upstream = Upstream(server.url)
+    assert [upstream.post("/invocations", b"x", {}, 5).data for _ in range(3)] == [b"a", b"b", b"c"]
+    assert server.connections == 1
+
+
+def test_chunked_answer_with_trailers_and_interim_100():
+    chunked = (b"HTTP/1.1 100 Continue\r\n\r\n"
+               b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nX-Trailer: t\r\n\r\n")
+    server = Scripted([chunked, ok(b"next")])
+    upstream = Upstream(server.url)
+    assert upstream.post("/invocations", b"x", {}, 5).data == b"abcdefg"
+    assert upstream.post("/invocations", b"x", {}, 5).data == b"next"
+    assert server.connections == 1
+
+
+def test_http10_answer_ends_with_the_connection():
+    server = Scripted([b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close"] * 2, close_after=True)
+    upstream = Upstream(server.url)
+    assert upstream.post("/invocations", b"x", {}, 5).data == b"until close"
+    assert upstream.post("/invocations", b"x", {}, 5).data == b"until close"
+    assert server.connections == 2
+
+
+def test_connection_closed_by_the_peer_while_idle_is_not_reused():
+    server = Scripted([ok(b"first"), ok(b"second")], close_after=True)
+    upstream = Upstream(server.url)
+    assert upstream.post("/invocations", b"x", {}, 5).data == b"first"
+    time.sleep(0.2)  # the server has closed the kept-alive connection by now
+    assert upstream.post("/invocations", b"x", {}, 5).data == b"second"
+    assert server.connections == 2
+
+
+def test_streamed_answer_comes_in_pieces():
+    server = Scripted([ok(b"x" * 100_000)])
+    reply = Upstream(server.url).post("/invocations", b"x", {}, 5, stream=True)
+    pieces = list(reply.stream(16 * 1024))
+    assert b"".join(pieces) == b"x" * 100_000 and max(map(len, pieces)) <= 16 * 1024
+
+
+def test_error_status_is_an_answer_not_an_exception():
+    server = Scripted([b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nboom"])
+    reply = Upstream(server.url).post("/invocations", b"x", {}, 5)
+    assert (reply.status, reply.data) == (500, b"boom")
+
+
+def test_refused_connection_is_a_connection_error():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with pytest.raises(ConnectionError):
+        Upstream(f"http://127.0.0.1:{port}").post("/invocations", b"x", {}, 5)
+
+
+@pytest.mark.parametrize("reply", [
+    b"",  # closed without answering
+    b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",  # closed inside the body
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",  # closed inside a chunk
+    b"garbage\r\n\r\n",  # not HTTP
+])
+def test_broken_answers_are_connection_errors(reply):
+    server = Scripted([reply], close_after=True)
+    with pytest.raises(UpstreamConnectionError):
+        Upstream(server.url).post("/invocations", b"x", {}, 5)
+
+
+def test_silent_container_times_out():
+    server = Scripted([ok(b"late")], delay=1.0)
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeout):
+        Upstream(server.url).post("/invocations", b"x", {}, 0.2)
+    assert time.monotonic() - started < 0.9
+
+
+def test_header_values_cannot_inject_lines():
+    with pytest.raises(ValueError):
+        Upstream("http://127.0.0.1:9").post("/invocations", b"x", {"X-Amzn-SageMaker-Custom-Attributes": "a\r\nX: y"}, 5)
