@@ -38,16 +38,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-})
-os.environ.pop("AWS_PROFILE", None)
-os.environ.pop("AWS_SESSION_TOKEN", None)
+ROOT = common.prepare()
 
 import boto3  # noqa: E402
 from botocore.config import Config as BotoConfig  # noqa: E402
@@ -130,10 +124,8 @@ WIRE_NAMES = {
 # -- statistics -------------------------------------------------------------------------------
 
 def percentile(samples: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of samples in seconds, returned in milliseconds."""
-    ordered = sorted(samples)
-    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
-    return ordered[rank - 1] * 1000.0
+    """Nearest-rank percentile of samples in seconds, returned in milliseconds."""
+    return common.percentile(samples, q) * 1000.0
 
 
 def timed(call, **kwargs) -> float:
@@ -448,7 +440,7 @@ def main(argv=None) -> int:
     try:
         sm_client, moto_client = clients(smlocal.url, moto_url)
         targets = {"smlocal": sm_client, "moto": moto_client}
-        load = "%.2f %.2f %.2f" % os.getloadavg()
+        load = common.load_average()
         print(f"# smlocal API benchmark\n\nPython {sys.version.split()[0]}, {os.cpu_count()} CPUs "
               f"(load average at start {load}); "
               f"smlocal {smlocal.url} (on disk: {smlocal.config.data_dir}, runtime=fake, "
@@ -463,7 +455,7 @@ def main(argv=None) -> int:
         list_rows = measure_lists(sm_client, args.list_calls, args.jobs)
         list_met = print_lists(list_rows, args.jobs, args.seed_via, seconds, args.list_calls)
 
-        print(f"\nLoad average at the end: {'%.2f %.2f %.2f' % os.getloadavg()}.")
+        print(f"\nLoad average at the end: {common.load_average()}.")
         print(f"\nTargets: Create/Describe smlocal p50 <= moto p50: {'MET' if api_met else 'MISSED'}; "
               f"ListTrainingJobs page p50 <= {LIST_TARGET_MS:.0f} ms: {'MET' if list_met else 'MISSED'}.")
         if args.profile:

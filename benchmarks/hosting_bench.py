@@ -50,7 +50,6 @@ import multiprocessing
 import os
 import shutil
 import socket
-import statistics
 import sys
 import tarfile
 import tempfile
@@ -58,18 +57,10 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import load_average, percentile, prepare  # noqa: E402
 
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-    "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
-})
-os.environ.pop("AWS_PROFILE", None)
-os.environ.pop("AWS_SESSION_TOKEN", None)
-os.environ.pop("AWS_ENDPOINT_URL", None)
+ROOT = prepare()
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
@@ -82,19 +73,6 @@ POLL_SECONDS = 0.020
 TARGET_ADDED_MS = 1.0
 TARGET_THROUGHPUT = 0.70
 TARGET_INSERVICE_S = 2.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = max(1, int(-(-q * len(ordered) // 100)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def free_port() -> int:
@@ -591,7 +569,7 @@ def main() -> None:
         latency_table(f"InvokeEndpoint, {args.clients} client processes, {args.rounds} rounds of "
                       f"{args.seconds:g} s per path (latency per request, ms):", many, args.clients)
         if single:
-            latency_table(f"The same with 1 client (no queueing: smlocal's own cost per call):", single, 1)
+            latency_table("The same with 1 client (no queueing: smlocal's own cost per call):", single, 1)
         print("\nCreateEndpoint → InService (one instance, instantly healthy container; DescribeEndpoint "
               "polled every 20 ms; seconds):\n")
         print("| runtime | endpoints | p50 s | min s | max s | target p50 <= 2 s |")

@@ -46,18 +46,10 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import load_average, percentile, prepare  # noqa: E402
 
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-    "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
-})
-os.environ.pop("AWS_PROFILE", None)
-os.environ.pop("AWS_SESSION_TOKEN", None)
-os.environ.pop("AWS_ENDPOINT_URL", None)
+ROOT = prepare()
 
 import boto3  # noqa: E402
 from botocore.config import Config as BotoConfig  # noqa: E402
@@ -72,20 +64,6 @@ TARGETS = {"process": 1.0, "docker": 2.5}
 CLIENT_CONFIG = BotoConfig(region_name=REGION, retries={"total_max_attempts": 1, "mode": "standard"},
                            connect_timeout=10, read_timeout=60)
 PHASES = ("Starting", "Downloading", "Training", "Uploading")
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, int(-(-q * len(ordered) // 100)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 # -- smlocal --------------------------------------------------------------------------------

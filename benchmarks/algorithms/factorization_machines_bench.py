@@ -19,11 +19,9 @@ out of 10,000 features, a binary label from their latent match). Each figure is 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +34,8 @@ from threadpoolctl import threadpool_limits
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import run_train, write_config  # noqa: E402
 
 from algorithms.common.mxnet_checkpoint import read_params  # noqa: E402
 from algorithms.io import encode_records  # noqa: E402
@@ -107,23 +107,11 @@ class NumpyFM:
 
 def run_ours(X, y, hp: dict) -> tuple[float, float, Path]:
     root = Path(tempfile.mkdtemp(prefix="fm-bench-"))
-    config, data = root / "input" / "config", root / "input" / "data" / "train"
-    config.mkdir(parents=True)
-    data.mkdir(parents=True)
-    (data / "train.pbr").write_bytes(encode_records(X, y))
-    (config / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in hp.items()}))
-    (config / "inputdataconfig.json").write_text(json.dumps({"train": {
-        "ContentType": "application/x-recordio-protobuf", "TrainingInputMode": "File",
-        "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}}))
-    (config / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "algorithms.factorization_machines", "train"], cwd=REPO,
-                          capture_output=True, text=True, env=dict(os.environ, SMLOCAL_OPT_ML=str(root)))
-    wall = time.perf_counter() - started
-    if done.returncode:
-        raise SystemExit(f"training failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    inside = float(re.search(r"Training finished in (\S+) s", done.stdout).group(1))
-    reading = sum(float(v) for v in re.findall(r"read \d+ records from channel '\w+' in (\S+) s", done.stdout))
+    channel = write_config(root, hp, "application/x-recordio-protobuf")
+    (channel / "train.pbr").write_bytes(encode_records(X, y))
+    run = run_train("factorization_machines", root)
+    wall, inside = run.wall, run.inside
+    reading = sum(float(v) for v in re.findall(r"read \d+ records from channel '\w+' in (\S+) s", run.log))
     return wall, {"startup": wall - inside, "reading": reading, "training": inside - reading}, root / "model"
 
 

@@ -23,11 +23,9 @@ index training.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +36,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import run_train, write_config  # noqa: E402
 from algorithms.io import encode_records, read_recordio_protobuf  # noqa: E402
 
 TARGET = 1.5
@@ -52,32 +52,18 @@ def make_data(rows: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
 
 
 def write_tree(root: Path, fmt: str, X: np.ndarray, y: np.ndarray, hyperparameters: dict) -> Path:
-    channel = root / "input" / "data" / "train"
-    channel.mkdir(parents=True, exist_ok=True)
-    (root / "input" / "config").mkdir(parents=True, exist_ok=True)
+    channel = write_config(root, hyperparameters, "text/csv" if fmt == "csv" else "application/x-recordio-protobuf")
     path = channel / ("train.csv" if fmt == "csv" else "train.pbr")
     if not path.exists():
         if fmt == "csv":
             np.savetxt(path, np.hstack([y[:, None], X]), delimiter=",", fmt="%.9g")
         else:
             path.write_bytes(encode_records(features=X, labels=y))
-    (root / "input" / "config" / "hyperparameters.json").write_text(
-        json.dumps({k: str(v) for k, v in hyperparameters.items()}))
-    content_type = "text/csv" if fmt == "csv" else "application/x-recordio-protobuf"
-    (root / "input" / "config" / "inputdataconfig.json").write_text(json.dumps(
-        {"train": {"ContentType": content_type, "TrainingInputMode": "File", "S3DistributionType": "FullyReplicated"}}))
     return path
 
 
 def run_ours(root: Path) -> float:
-    env = {**os.environ, "SMLOCAL_OPT_ML": str(root), "PYTHONPATH": str(ROOT)}
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "algorithms.knn", "train"], cwd=root, env=env,
-                          capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"our training failed:\n{done.stdout}\n{done.stderr}")
-    return elapsed
+    return run_train("knn", root).wall
 
 
 def build_reference(kind: str, X: np.ndarray) -> faiss.Index:

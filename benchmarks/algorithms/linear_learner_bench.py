@@ -22,8 +22,6 @@ import argparse
 import json
 import os
 import re
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +32,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import run_train, write_config  # noqa: E402
 
 from algorithms.common.mxnet_checkpoint import read_params  # noqa: E402
 from algorithms.io import encode_records  # noqa: E402
@@ -49,28 +49,16 @@ def make_data(kind: str, rows: int, features: int, seed: int = 0):
 
 
 def opt_ml_tree(root: Path, X, y, hyperparameters: dict) -> None:
-    config, data = root / "input" / "config", root / "input" / "data" / "train"
-    config.mkdir(parents=True)
-    data.mkdir(parents=True)
-    (data / "train.pbr").write_bytes(encode_records(X, y))
-    (config / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in hyperparameters.items()}))
-    (config / "inputdataconfig.json").write_text(json.dumps({"train": {
-        "ContentType": "application/x-recordio-protobuf", "TrainingInputMode": "File",
-        "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}}))
-    (config / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
+    channel = write_config(root, hyperparameters, "application/x-recordio-protobuf")
+    (channel / "train.pbr").write_bytes(encode_records(X, y))
 
 
 def run_ours(X, y, hyperparameters: dict) -> tuple[float, dict, Path]:
     """(wall seconds of the whole program, its phases as it logs them, model dir)."""
     root = Path(tempfile.mkdtemp(prefix="ll-bench-"))
     opt_ml_tree(root, X, y, hyperparameters)
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "algorithms.linear_learner", "train"], cwd=REPO, text=True,
-                          capture_output=True, env=dict(os.environ, SMLOCAL_OPT_ML=str(root)))
-    wall = time.perf_counter() - started
-    if done.returncode:
-        raise SystemExit(f"training failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return wall, phases(done.stdout, wall), root / "model"
+    run = run_train("linear_learner", root)
+    return run.wall, phases(run.log, run.wall), root / "model"
 
 
 def phases(log: str, wall: float) -> dict:

@@ -27,9 +27,7 @@ seconds); the target (<= 1.5×) is met when both are.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -42,6 +40,8 @@ from sklearn.decomposition import PCA
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import run_train, write_config  # noqa: E402
 
 from algorithms.io import encode_records, ndarray  # noqa: E402
 
@@ -64,28 +64,15 @@ def make_data(rows: int, cols: int, seed: int = 0) -> np.ndarray:
 
 
 def write_tree(root: Path, X: np.ndarray, hyperparameters: dict) -> None:
-    channel = root / "input" / "data" / "train"
-    channel.mkdir(parents=True)
-    config = root / "input" / "config"
-    config.mkdir(parents=True)
+    channel = write_config(root, hyperparameters, "application/x-recordio-protobuf", "ShardedByS3Key")
     for i, part in enumerate(np.array_split(X, 4)):  # the SDK writes one file per shard
         (channel / f"matrix_{i}.pbr").write_bytes(encode_records(features=part))
-    (config / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in hyperparameters.items()}))
-    (config / "inputdataconfig.json").write_text(json.dumps({"train": {
-        "ContentType": "application/x-recordio-protobuf", "TrainingInputMode": "File",
-        "S3DistributionType": "ShardedByS3Key"}}))
 
 
 def run_ours(root: Path) -> tuple[float, float]:
     """(wall time of the program, the time it logs as "Training finished in": no start-up)."""
-    env = {**os.environ, "SMLOCAL_OPT_ML": str(root), "PYTHONPATH": str(ROOT)}
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "algorithms.pca", "train"], cwd=root, env=env,
-                          capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"our training failed:\n{done.stdout}\n{done.stderr}")
-    return elapsed, float(re.search(r"Training finished in ([0-9.]+) s", done.stdout).group(1))
+    run = run_train("pca", root)
+    return run.wall, run.inside
 
 
 def run_reference_in_process(X: np.ndarray, k: int, solver: str) -> tuple[float, PCA]:

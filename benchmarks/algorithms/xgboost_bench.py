@@ -22,10 +22,8 @@ a table with the ratio and the target (ours <= 1.5 x the reference).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +37,8 @@ import numpy as np  # noqa: E402
 import scipy.sparse  # noqa: E402
 import xgboost  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import run_train, write_config  # noqa: E402
 warnings.filterwarnings("ignore", category=UserWarning)  # XGBoost: "text input deprecated", "UBJSON guess"
 TARGET = 1.5
 
@@ -53,9 +52,7 @@ def make_data(rows: int, cols: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
 
 
 def write_tree(root: Path, fmt: str, X: np.ndarray, y: np.ndarray, params: dict) -> Path:
-    channel = root / "input" / "data" / "train"
-    channel.mkdir(parents=True)
-    (root / "input" / "config").mkdir(parents=True)
+    channel = write_config(root, params, "text/csv" if fmt == "csv" else "text/libsvm")
     path = channel / f"train.{fmt}"
     if fmt == "csv":
         np.savetxt(path, np.hstack([y[:, None], X]), delimiter=",", fmt="%.9g")
@@ -66,22 +63,11 @@ def write_tree(root: Path, fmt: str, X: np.ndarray, y: np.ndarray, params: dict)
                 start, end = csr.indptr[i], csr.indptr[i + 1]
                 pairs = " ".join(f"{j}:{v:.9g}" for j, v in zip(csr.indices[start:end], csr.data[start:end]))
                 f.write(f"{y[i]:.9g} {pairs}\n")
-    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in params.items()}))
-    content_type = "text/csv" if fmt == "csv" else "text/libsvm"
-    (root / "input" / "config" / "inputdataconfig.json").write_text(json.dumps(
-        {"train": {"ContentType": content_type, "TrainingInputMode": "File", "S3DistributionType": "FullyReplicated"}}))
     return path
 
 
 def run_ours(root: Path) -> float:
-    env = {**os.environ, "SMLOCAL_OPT_ML": str(root), "PYTHONPATH": str(ROOT)}
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "algorithms.xgboost", "train"], cwd=root, env=env,
-                          capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"our training failed:\n{done.stdout}\n{done.stderr}")
-    return elapsed
+    return run_train("xgboost", root).wall
 
 
 def run_reference(params: dict, rounds: int, X, y, fmt: str, path: Path | None) -> tuple[float, xgboost.Booster]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from emulator.context import Clock
 from emulator.runtime.base import Runtime
+from emulator.services.training_run import TrainingRun
 from emulator.services.workers import Workers
 from emulator.store import Resource, Store
 
@@ -44,14 +45,12 @@ class TrainingService:
         self.clock = clock or Clock()
         self.execute = execute  # False on the fake runtime: jobs wait in Starting until stopped
         self.slots = threading.BoundedSemaphore(max_concurrent)
-        self.runs: dict[str, "TrainingRun"] = {}
+        self.runs: dict[str, TrainingRun] = {}
         self._lock = threading.RLock()  # serialises status writes of all jobs
 
     def start(self, job: Resource) -> None:
         if not self.execute:
             return
-        from emulator.services.training_run import TrainingRun
-
         run = TrainingRun(self, job.arn)
         with self._lock:
             self.runs[job.arn] = run

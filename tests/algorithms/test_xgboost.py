@@ -404,7 +404,7 @@ def test_video_game_lab_with_the_aws_cli_and_the_legacy_image(algo_stack, tmp_pa
          "--hyper-parameters", "max_depth=3,eta=0.1,eval_metric=auc,scale_pos_weight=2.0,subsample=0.5,"
                                "objective=binary:logistic,num_round=100",
          "--stopping-condition", "MaxRuntimeInSeconds=1800")
-    job = completed(wait(algo_stack, job_name))
+    completed(wait(algo_stack, job_name))
     assert any("validation-auc:" in line for line in job_logs(algo_stack, job_name))
     artifact = json.loads(_aws(algo_stack, "sagemaker", "describe-training-job", "--training-job-name",
                                job_name))["ModelArtifacts"]["S3ModelArtifacts"]

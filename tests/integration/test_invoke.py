@@ -7,7 +7,6 @@ import collections
 import threading
 import time
 
-import pytest
 
 from tests.integration.helpers import (IMAGE, ROLE, code_and_message, error_of, make_config, make_endpoint,
                                        make_model, unique, wait_for)
