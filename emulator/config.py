@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 RUNTIMES = ("auto", "docker", "process", "fake")
@@ -65,6 +65,3 @@ class Config:
         if config.runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {config.runtime!r}")
         return config
-
-    def with_port(self, port: int) -> "Config":
-        return replace(self, port=port)

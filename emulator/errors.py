@@ -22,15 +22,6 @@ def validation(message: str) -> ServiceError:
     return ServiceError("ValidationException", message)
 
 
-def not_found(message: str = "Requested resource not found.") -> ServiceError:
-    """SageMaker answers most missing resources with ValidationException, not ResourceNotFound."""
-    return ServiceError("ValidationException", message)
-
-
-def resource_not_found(message: str) -> ServiceError:
-    return ServiceError("ResourceNotFound", message)
-
-
 def in_use(message: str) -> ServiceError:
     return ServiceError("ResourceInUse", message)
 

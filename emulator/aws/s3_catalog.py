@@ -10,11 +10,10 @@ unreferenced blob (swept at start) but never a row without its body.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-import threading
 from pathlib import Path
+
+from emulator.store.sqlite import Database
 from typing import Iterator
 
 SCHEMA = """
@@ -37,30 +36,9 @@ CREATE TABLE IF NOT EXISTS parts (
 """
 
 
-class Catalog:
+class Catalog(Database):
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator["Catalog"]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        super().__init__(path, SCHEMA)
 
     def _blobs(self, sql: str, *args) -> set[str]:
         return {row[0] for row in self._db.execute(sql, args) if row[0]}

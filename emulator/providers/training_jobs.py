@@ -81,7 +81,8 @@ class TrainingJobsProvider(Provider):
     def _get(self, ctx, name):
         res = self.find(ctx, name)
         if res is None:
-            raise errors.not_found("Requested resource not found.")
+            # SageMaker answers a missing job with ValidationException, not ResourceNotFound
+            raise errors.validation("Requested resource not found.")
         return res
 
 

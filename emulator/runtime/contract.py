@@ -94,10 +94,6 @@ class OptMl:
         for folder in (self.config, self.data, self.model, self.output_data, self.checkpoints):
             folder.mkdir(parents=True, exist_ok=True)
 
-    def read_json(self, path: Path, default=None):
-        if not path.exists():
-            return default
-        return json.loads(path.read_text())
 
 
 def write_json(path: Path, document) -> None:

@@ -1,22 +1,15 @@
-"""The SQLite store: one connection, one lock, WAL on disk or a private in-memory database.
-
-Why one connection behind one lock: statements here take microseconds, the GIL serialises Python
-anyway, and a single connection makes every read see every acknowledged write with no cross-thread
-surprises. WAL with synchronous=NORMAL survives `kill -9` of the process (the WAL is in the OS page
-cache); a power cut may lose the last transactions, which is the trade every local tool makes.
-"""
+"""The resource store: every SageMaker resource, its request, status history and tags, in SQLite
+(emulator/store/sqlite.py: one connection, WAL on disk, or in memory for `--ephemeral`)."""
 
 from __future__ import annotations
 
 import functools
 import json
 import sqlite3
-import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from emulator.store.records import Page, Query, Resource
+from emulator.store.sqlite import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -55,40 +48,10 @@ def _row(row) -> Resource:
     return Resource(kind, account, region, name, arn, status, created, modified, json.loads(data))
 
 
-class Store:
+class Store(Database):
     def __init__(self, path: Path | None):
         """`path=None` keeps everything in memory (the `--ephemeral` mode)."""
-        self.path = path
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            str(path) if path else ":memory:", check_same_thread=False, isolation_level=None
-        )
-        self._lock = threading.RLock()
-        with self._lock:
-            if path is not None:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator["Store"]:
-        """Group writes atomically; nested use joins the outer transaction."""
-        with self._lock:
-            if self._db.in_transaction:
-                yield self
-                return
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        super().__init__(path, SCHEMA)
 
     # -- resources ----------------------------------------------------------------------------
 
@@ -210,7 +173,3 @@ class Store:
     def _history(self, arn: str, at: float, status: str, message: str | None) -> None:
         self._db.execute("INSERT INTO history (arn, at, status, message) VALUES (?,?,?,?)",
                          (arn, at, status, message))
-
-    def count(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM resources").fetchone()[0]
