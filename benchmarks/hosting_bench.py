@@ -36,7 +36,7 @@ What it does (see benchmarks/README.md for the latest figures):
    of direct's throughput, CreateEndpoint → InService p50 <= 2 s.
 
 ``--profile`` runs the smlocal-raw load once more on the process runtime with cProfile (thread CPU
-time) on every waitress worker thread of smlocal and prints where smlocal's CPU goes per request.
+time) on smlocal's event loop, where InvokeEndpoint runs, and prints where smlocal's CPU goes.
 The tables also give CPU per request — the clients', smlocal's (this process, all threads) and the
 container's (from /proc) — which is what bounds throughput on a small machine.
 """
@@ -339,7 +339,7 @@ class SmlocalHosting:
 
 
 def profile_invocations(pool, clients: int, seconds: float) -> None:
-    """cProfile smlocal's waitress worker threads while the clients send raw HTTP to smlocal."""
+    """cProfile smlocal's event loop (where InvokeEndpoint runs) while the clients send raw HTTP."""
     import cProfile
     import pstats
     import threading
@@ -348,46 +348,27 @@ def profile_invocations(pool, clients: int, seconds: float) -> None:
     try:
         hosting.create_endpoints(1)
         modes = {"smlocal raw": hosting.modes(with_boto3=False)["smlocal raw"]}
-        run_load(pool, clients, modes, 1.0, 1)  # warm up the workers
-        dispatcher = hosting.server.server.task_dispatcher
-        profiles: list = []
-        lock = threading.Lock()
-        original = dispatcher.handler_thread
+        run_load(pool, clients, modes, 1.0, 1)  # warm up the connections
+        loop = hosting.server.app.router.loop
+        profile = cProfile.Profile(time.thread_time)  # CPU time: waiting for the GIL is not work
 
-        # Each new worker thread runs under its own profiler; the old ones are retired.
-        def profiled(thread_no):
-            profile = cProfile.Profile(time.thread_time)  # CPU time: waiting for the GIL is not work
-            with lock:
-                profiles.append(profile)
-            profile.enable()
-            try:
-                return original(thread_no)
-            finally:
-                profile.disable()
+        def on_loop(action) -> None:  # a profiler profiles the thread that enables it
+            done = threading.Event()
+            loop.call_soon_threadsafe(lambda: (action(), done.set()))
+            done.wait()
 
-        dispatcher.handler_thread = profiled
-        threads = dispatcher.threads and len(dispatcher.threads)
-        dispatcher.set_thread_count(0)
-        while dispatcher.threads:
-            time.sleep(0.01)
-        dispatcher.set_thread_count(threads)
+        on_loop(profile.enable)
         results = run_load(pool, clients, modes, seconds, 1)
-        dispatcher.set_thread_count(0)
-        while dispatcher.threads:
-            time.sleep(0.01)
+        on_loop(profile.disable)
         requests = len(results["smlocal raw"].latencies)
-        stats = pstats.Stats(profiles[0])
-        for profile in profiles[1:]:
-            stats.add(profile)
+        stats = pstats.Stats(profile)
         for key in ("cumulative", "tottime"):
             out = io.StringIO()
             stats.stream = out
             stats.sort_stats(key).print_stats(40)
-            print(f"\n### cProfile (CPU time) of smlocal's worker threads, {requests} raw InvokeEndpoint "
+            print(f"\n### cProfile (CPU time) of smlocal's event loop, {requests} raw InvokeEndpoint "
                   f"calls ({clients} clients), sorted by {key}\n")
             print("```\n" + out.getvalue().strip() + "\n```")
-        dispatcher.handler_thread = original
-        dispatcher.set_thread_count(threads)
     finally:
         hosting.stop()
 

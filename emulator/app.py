@@ -1,7 +1,7 @@
 """Builds the one application behind the one port: store, runtime, services, providers, gateway.
 
 `create_app(config)` is what the CLI serves and what tests run in-process; `serve(config)` runs it
-under waitress (a production WSGI server) until SIGINT/SIGTERM.
+under uvicorn (emulator/http_server.py) until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import signal
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from emulator.aws.embedded import moto_application
 from emulator.aws.s3_persistence import S3Persistence
 from emulator.config import Config
 from emulator.gateway import Gateway
-from emulator.wsgi_server import make_server, shutdown_server  # noqa: F401  (re-exported)
+from emulator.http_server import make_server, shutdown_server  # noqa: F401  (re-exported)
 from emulator.providers import handler_table
 from emulator.providers.endpoint_configs import EndpointConfigsProvider
 from emulator.providers.endpoints import EndpointsProvider
@@ -45,7 +44,8 @@ class Services:
 
 
 class App:
-    """The WSGI application plus everything it owns, closed together."""
+    """The WSGI application (InvokeEndpoint aside, which the server's loop answers through
+    `runtime_provider`) plus everything it owns, closed together."""
 
     def __init__(self, config: Config):
         self.config = config
@@ -76,9 +76,10 @@ class App:
             TrainingJobsProvider(self.store, self.services),
             TagsProvider(self.store, self.services),
         ]
+        self.runtime_provider = RuntimeProvider(self.router, self.clients, self.workers)
         self.gateway = Gateway(
             handlers={"sagemaker": handler_table("sagemaker", providers),
-                      "sagemaker-runtime": handler_table("sagemaker-runtime", [RuntimeProvider(self.router, self.clients, self.workers)])},
+                      "sagemaker-runtime": handler_table("sagemaker-runtime", [self.runtime_provider])},
             moto_app=self.s3.wrap(moto_application()),
             internal={"/_smlocal/health": self.health},
         )
@@ -132,7 +133,7 @@ def serve(config: Config, ready=None) -> None:
 
     def stop(signum, frame):
         log.info("signal %s: stopping", signum)
-        threading.Thread(target=shutdown_server, args=(server,), daemon=True).start()
+        shutdown_server(server)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
@@ -140,8 +141,6 @@ def serve(config: Config, ready=None) -> None:
         ready(url)
     try:
         server.run()
-    except (OSError, ValueError):  # the socket closed under asyncore's loop during shutdown
-        pass
     finally:
         app.close()
         print("smlocal stopped", flush=True)

@@ -50,7 +50,7 @@ class Gateway:
 
     def _json_call(self, service: str, environ) -> HttpResponse:
         headers = _headers(environ)
-        ctx = self._context(service, headers)
+        ctx = request_context(service, headers)
         try:
             request = self._request(environ, headers)
             op = jsonrpc.operation_for(service, request)
@@ -68,7 +68,7 @@ class Gateway:
 
     def _rest_call(self, service: str, environ) -> HttpResponse:
         headers = _headers(environ)
-        ctx = self._context(service, headers)
+        ctx = request_context(service, headers)
         try:
             request = self._request(environ, headers)
             op, labels = restjson.route(service, request)
@@ -91,17 +91,6 @@ class Gateway:
         if handler is None:
             raise errors.not_implemented(operation, "SageMaker Runtime" if service != "sagemaker" else "SageMaker")
         return handler(ctx, params)
-
-    @staticmethod
-    def _context(service: str, headers: dict[str, str]) -> RequestContext:
-        access_key, region, _ = identity.credential_scope(headers.get("authorization", ""))
-        return RequestContext(
-            account=identity.account_for(access_key, headers),
-            region=identity.region_for(region),
-            service=service,
-            headers=headers,
-            request_id=_request_id(),
-        )
 
     @staticmethod
     def _request(environ, headers: dict[str, str]) -> HttpRequest:
@@ -134,8 +123,7 @@ class Gateway:
 
     @staticmethod
     def _signed_for_sagemaker(environ) -> bool:
-        _, _, service = identity.credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
-        return service in (None, "sagemaker")
+        return signed_for_sagemaker(environ.get("HTTP_AUTHORIZATION", ""))
 
     def _internal(self, path: str, start_response):
         handler = self.internal.get(path)
@@ -157,8 +145,26 @@ class Gateway:
             body = [bytes(body)]
         start_response(f"{response.status} {_REASONS.get(response.status, 'Status')}", headers)
         if environ is not None and environ.get("REQUEST_METHOD") == "HEAD":
-            return []  # waitress sends whatever the app returns, even for HEAD
+            return []  # a HEAD answer has no body
         return body
+
+
+def request_context(service: str, headers: dict[str, str]) -> RequestContext:
+    """Who calls (account from the access key, region from the SigV4 scope), with a request id."""
+    access_key, region, _ = identity.credential_scope(headers.get("authorization", ""))
+    return RequestContext(
+        account=identity.account_for(access_key, headers),
+        region=identity.region_for(region),
+        service=service,
+        headers=headers,
+        request_id=_request_id(),
+    )
+
+
+def signed_for_sagemaker(authorization: str) -> bool:
+    """SageMaker Runtime's calls are signed for the `sagemaker` service (or not signed at all)."""
+    _, _, service = identity.credential_scope(authorization)
+    return service in (None, "sagemaker")
 
 
 def _request_id() -> str:

@@ -37,10 +37,7 @@ class LocalServer:
         return self
 
     def _run(self):
-        try:
-            self.server.run()
-        except (OSError, ValueError):
-            pass
+        self.server.run()
 
     def stop(self) -> None:
         if self.server is not None:

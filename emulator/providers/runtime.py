@@ -26,6 +26,11 @@ class RuntimeProvider:
         _check_size(params.get("Body", b""))
         return self.router.invoke(ctx.account, ctx.region, params)
 
+    async def ainvoke_endpoint(self, ctx, params):
+        """InvokeEndpoint on the server's event loop (emulator/asgi.py)."""
+        _check_size(params.get("Body", b""))
+        return await self.router.ainvoke(ctx.account, ctx.region, params)
+
     def invoke_endpoint_with_response_stream(self, ctx, params):
         _check_size(params.get("Body", b""))
         answer = self.router.invoke(ctx.account, ctx.region, params, stream=True)

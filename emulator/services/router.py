@@ -2,20 +2,28 @@
 (least in-flight requests, ties rotating), forwards over a keep-alive pool, and turns the container's
 answer into AWS's response or error.
 
+Whole answers are awaited on the server's event loop (`ainvoke`, which InvokeEndpoint calls there;
+other threads hand their calls to it): a waiting call holds no thread, and the loop's client is the
+cheapest path to a container. Streamed answers (InvokeEndpointWithResponseStream) are read piece by
+piece by the worker thread that serves the stream, over the threaded client.
+
 Routes live in memory and are swapped whole when a fleet changes, so a call never reads SQLite and
 never sees half an update.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from emulator import errors
 from emulator.services.upstream import Upstream, UpstreamTimeout
+from emulator.services.upstream_async import AsyncUpstream
 
 INVOKE_TIMEOUT = 60.0
 FORWARDED = {
@@ -36,7 +44,13 @@ class Instance:
         self.healthy = True
         self.inflight = 0
         self._lock = threading.Lock()
-        self.pools = [Upstream(s.url, maxsize=32) for s in servers]
+        self.pools = [Upstream(s.url, maxsize=32) for s in servers]  # streamed answers, read by a thread
+        self._async_pools: list[AsyncUpstream] | None = None  # whole answers, on the router's loop
+
+    def async_pools(self) -> list[AsyncUpstream]:
+        if self._async_pools is None:
+            self._async_pools = [AsyncUpstream(s.url, maxsize=32) for s in self.servers]
+        return self._async_pools
 
     def acquire(self) -> None:
         with self._lock:
@@ -47,7 +61,7 @@ class Instance:
             self.inflight -= 1
 
     def close(self) -> None:
-        for pool in self.pools:
+        for pool in self.pools + (self._async_pools or []):
             pool.close()
 
 
@@ -95,6 +109,8 @@ class Router:
     def __init__(self, metrics=None):
         self.routes: dict[tuple[str, str, str], Route] = {}
         self.metrics = metrics  # callable(route, variant, total_seconds, model_seconds, status) or None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
 
     def publish(self, route: Route) -> None:
         self.routes[(route.account, route.region, route.endpoint)] = route
@@ -108,80 +124,164 @@ class Router:
             raise errors.ServiceError("ValidationError", f"Endpoint {endpoint} of account {account} not found.")
         return route
 
+    # -- the loop that InvokeEndpoint runs on ------------------------------------------------------
+
+    def attach_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The server's event loop: answers are awaited there, and callers on other threads hand
+        their calls to it (`invoke`), so every connection pool lives on one loop."""
+        self.loop = loop
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self.loop is None:  # no server around this router (a test, a tool): a loop of its own
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="router-loop", daemon=True).start()
+                self.loop = loop
+            return self.loop
+
+    # -- invoking -------------------------------------------------------------------------------------
+
     def invoke(self, account: str, region: str, params: dict, stream: bool = False) -> dict:
-        """Forward one call; with `stream`, the answer's Body is an iterator of the container's chunks."""
+        """Forward one call from a worker thread; with `stream`, the answer's Body is an iterator of
+        the container's chunks (read by that thread), otherwise the call runs on the loop."""
+        if not stream:
+            return asyncio.run_coroutine_threadsafe(
+                self.ainvoke(account, region, params), self._ensure_loop()).result()
+        route, variant, headers = self._prepare(account, region, params)
+        with self._measured(route, variant) as timing:
+            tried: set[str] = set()
+            while True:
+                instance = variant.pick()
+                if instance is None and variant.on_demand is not None:
+                    instance = variant.on_demand()
+                instance = _unless_tried(instance, route, variant, tried)
+                instance.acquire()
+                handed_over = False  # a streamed answer releases the instance when its last chunk is read
+                try:
+                    result = self._call_streamed(route, variant, instance, params, headers, timing)
+                    handed_over = True
+                    return result
+                except ConnectionError:  # cannot connect, or the connection broke (UpstreamConnectionError)
+                    instance.healthy = False  # the health monitor replaces it; retry elsewhere
+                finally:
+                    if not handed_over:
+                        instance.release()
+
+    async def ainvoke(self, account: str, region: str, params: dict) -> dict:
+        """Forward one call on the event loop and return the whole answer."""
+        route, variant, headers = self._prepare(account, region, params)
+        with self._measured(route, variant) as timing:
+            tried: set[str] = set()
+            while True:
+                instance = variant.pick()
+                if instance is None and variant.on_demand is not None:
+                    # starting a serverless instance blocks (a container, its /ping): not on the loop
+                    instance = await asyncio.get_running_loop().run_in_executor(None, variant.on_demand)
+                instance = _unless_tried(instance, route, variant, tried)
+                instance.acquire()
+                try:
+                    return await self._acall(route, variant, instance, params, headers, timing)
+                except ConnectionError:
+                    instance.healthy = False
+                finally:
+                    instance.release()
+
+    # -- the steps both paths share -------------------------------------------------------------------
+
+    def _prepare(self, account: str, region: str, params: dict) -> tuple[Route, VariantRoute, dict]:
         route = self.find(account, region, params["EndpointName"])
         variant = route.choose(params.get("TargetVariant"))
         headers = {wire: str(params[name]) for name, wire in FORWARDED.items() if params.get(name) is not None}
+        return route, variant, headers
+
+    @contextmanager
+    def _measured(self, route: Route, variant: VariantRoute):
+        """Times the call (total, and the model's share in the yielded dict) for the metrics, with
+        the status AWS counts: a model's own 4xx/5xx by the model's status (ModelError carries it)."""
         started = time.perf_counter()
         timing = {"model": 0.0}
         status = 200
         try:
-            return self._forward(route, variant, params, headers, timing, stream)
+            yield timing
         except errors.ServiceError as err:
-            # AWS counts a model's own 4xx/5xx (ModelError carries it) by the model's status
             status = err.fields.get("OriginalStatusCode") or (500 if err.code == "ModelError" else err.status)
             raise
         finally:
             if self.metrics is not None:
                 self.metrics(route, variant.name, time.perf_counter() - started, timing["model"], status)
 
-    def _forward(self, route: Route, variant: VariantRoute, params: dict, headers: dict, timing: dict,
-                 stream: bool) -> dict:
-        tried: set[str] = set()
-        while True:
-            instance = variant.pick()
-            if instance is None and variant.on_demand is not None:
-                instance = variant.on_demand()
-            if instance is None or instance.id in tried:
-                raise errors.ServiceError(
-                    "ServiceUnavailable", f"No healthy instance of variant {variant.name} of endpoint "
-                    f"{route.endpoint} could take the request. Try again.", status=503)
-            tried.add(instance.id)
-            instance.acquire()
-            handed_over = False  # a streamed answer releases the instance when its last chunk is read
-            try:
-                result = self._call(route, variant, instance, params, headers, timing, stream)
-                handed_over = stream
-                return result
-            except ConnectionError:  # cannot connect, or the connection broke (UpstreamConnectionError)
-                instance.healthy = False  # the health monitor replaces it; retry elsewhere
-            finally:
-                if not handed_over:
-                    instance.release()
-
-    def _call(self, route, variant, instance: Instance, params: dict, headers: dict, timing: dict,
-              stream: bool) -> dict:
-        body = params.get("Body", b"")
-        pools = list(zip(instance.hostnames, instance.pools))
+    @staticmethod
+    def _containers(variant: VariantRoute, instance: Instance, params: dict, pools: list) -> list:
+        """(hostname, pool) of the containers a call goes through, in order."""
+        targets = list(zip(instance.hostnames, pools))
         if variant.direct:
             hostname = params.get("TargetContainerHostname")
-            pools = [p for p in pools if p[0] == hostname]
-            if not pools:
+            targets = [t for t in targets if t[0] == hostname]
+            if not targets:
                 raise errors.ServiceError("ValidationError", "A multi-container endpoint with direct invocation "
                                           "needs TargetContainerHostname naming one of its containers.")
-        for position, (hostname, pool) in enumerate(pools):
-            last = position + 1 == len(pools)
+        return targets
+
+    async def _acall(self, route, variant, instance: Instance, params: dict, headers: dict, timing: dict) -> dict:
+        body = params.get("Body", b"")
+        targets = self._containers(variant, instance, params, instance.async_pools())
+        for position, (hostname, pool) in enumerate(targets):
             started = time.perf_counter()
             try:
-                reply = pool.post("/invocations", body, headers, INVOKE_TIMEOUT, stream=stream and last)
+                reply = await pool.post("/invocations", body, headers, INVOKE_TIMEOUT)
             except UpstreamTimeout:
-                raise _model_error(route, instance, 0, "Your invocation timed out while waiting for a response "
-                                   f"from container {hostname}. Review the latency metrics for each container in "
-                                   "Amazon CloudWatch, resolve the issue, and try again.", hostname) from None
+                raise _timed_out(route, instance, hostname) from None
             finally:
                 timing["model"] += time.perf_counter() - started
-            if reply.status >= 300:
-                message = reply.data.decode("utf-8", "replace")
-                raise _model_error(route, instance, reply.status, message, hostname)
-            if not last:  # an inference pipeline feeds each answer to the next container
-                body = reply.data
-                headers = {**headers, "Content-Type": reply.headers.get("Content-Type", headers.get("Content-Type", ""))}
-        result = {"ContentType": reply.headers.get("Content-Type"), "InvokedProductionVariant": variant.name}
-        result["Body"] = _chunks(reply, instance) if stream else reply.data
-        if reply.headers.get("X-Amzn-SageMaker-Custom-Attributes"):
-            result["CustomAttributes"] = reply.headers["X-Amzn-SageMaker-Custom-Attributes"]
-        return result
+            body, headers = _next_hop(route, instance, hostname, reply, headers)
+        return _answer(variant, reply, reply.data)
+
+    def _call_streamed(self, route, variant, instance: Instance, params: dict, headers: dict, timing: dict) -> dict:
+        body = params.get("Body", b"")
+        targets = self._containers(variant, instance, params, instance.pools)
+        for position, (hostname, pool) in enumerate(targets):
+            last = position + 1 == len(targets)
+            started = time.perf_counter()
+            try:
+                reply = pool.post("/invocations", body, headers, INVOKE_TIMEOUT, stream=last)
+            except UpstreamTimeout:
+                raise _timed_out(route, instance, hostname) from None
+            finally:
+                timing["model"] += time.perf_counter() - started
+            if reply.status >= 300 or not last:
+                body, headers = _next_hop(route, instance, hostname, reply, headers)
+        return _answer(variant, reply, _chunks(reply, instance))
+
+
+def _unless_tried(instance: Instance | None, route: Route, variant: VariantRoute, tried: set[str]) -> Instance:
+    if instance is None or instance.id in tried:
+        raise errors.ServiceError(
+            "ServiceUnavailable", f"No healthy instance of variant {variant.name} of endpoint "
+            f"{route.endpoint} could take the request. Try again.", status=503)
+    tried.add(instance.id)
+    return instance
+
+
+def _next_hop(route: Route, instance: Instance, hostname: str, reply, headers: dict) -> tuple[bytes, dict]:
+    """A container's error becomes ModelError; an answer becomes the next container's request (an
+    inference pipeline feeds each answer to the next container)."""
+    if reply.status >= 300:
+        raise _model_error(route, instance, reply.status, reply.data.decode("utf-8", "replace"), hostname)
+    return reply.data, {**headers, "Content-Type": reply.headers.get("Content-Type", headers.get("Content-Type", ""))}
+
+
+def _answer(variant: VariantRoute, reply, body) -> dict:
+    result = {"ContentType": reply.headers.get("Content-Type"), "InvokedProductionVariant": variant.name,
+              "Body": body}
+    if reply.headers.get("X-Amzn-SageMaker-Custom-Attributes"):
+        result["CustomAttributes"] = reply.headers["X-Amzn-SageMaker-Custom-Attributes"]
+    return result
+
+
+def _timed_out(route: Route, instance: Instance, hostname: str) -> errors.ServiceError:
+    return _model_error(route, instance, 0, "Your invocation timed out while waiting for a response from "
+                        f"container {hostname}. Review the latency metrics for each container in Amazon "
+                        "CloudWatch, resolve the issue, and try again.", hostname)
 
 
 def _chunks(reply, instance: Instance):

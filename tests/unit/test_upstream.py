@@ -1,9 +1,11 @@
-"""The router's HTTP/1.1 client on its own, against scripted servers: every way an answer can be
-framed, keep-alive reuse, a peer that closed an idle connection, and the failures the router maps
-(a broken connection marks the instance unhealthy; a silent one is a ModelError timeout)."""
+"""The router's HTTP/1.1 clients on their own — the threaded one (streamed answers) and the event
+loop's (whole answers) — against scripted servers: every way an answer can be framed, keep-alive
+reuse, a peer that closed an idle connection, and the failures the router maps (a broken connection
+marks the instance unhealthy; a silent one is a ModelError timeout)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -11,6 +13,29 @@ import time
 import pytest
 
 from emulator.services.upstream import Upstream, UpstreamConnectionError, UpstreamTimeout
+from emulator.services.upstream_async import AsyncUpstream
+
+
+class OnALoop:
+    """AsyncUpstream driven from a test thread: every call runs on one background event loop, as
+    the router's calls run on the server's loop."""
+
+    loop = None
+
+    def __init__(self, url: str):
+        if OnALoop.loop is None:
+            OnALoop.loop = asyncio.new_event_loop()
+            threading.Thread(target=OnALoop.loop.run_forever, daemon=True).start()
+        self.upstream = AsyncUpstream(url)
+
+    def post(self, path, body, headers, timeout):
+        return asyncio.run_coroutine_threadsafe(self.upstream.post(path, body, headers, timeout), self.loop).result()
+
+
+@pytest.fixture(params=["threaded", "event loop"])
+def client(request):
+    """The client class under test: both answer whole bodies the same way."""
+    return Upstream if request.param == "threaded" else OnALoop
 
 
 class Scripted:
@@ -61,9 +86,9 @@ def ok(body: bytes, extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
 
 
-def test_sized_answer_and_forwarded_headers():
+def test_sized_answer_and_forwarded_headers(client):
     server = Scripted([ok(b"1,2,3", b"X-Amzn-SageMaker-Custom-Attributes: a=1\r\n")])
-    reply = Upstream(server.url).post("/invocations", b"in", {"Content-Type": "text/csv", "Accept": "text/csv"}, 5)
+    reply = client(server.url).post("/invocations", b"in", {"Content-Type": "text/csv", "Accept": "text/csv"}, 5)
     assert (reply.status, reply.data) == (200, b"1,2,3")
     assert reply.headers.get("content-type") == "text/csv"
     assert reply.headers["X-Amzn-SageMaker-Custom-Attributes"] == "a=1"
@@ -73,35 +98,35 @@ def test_sized_answer_and_forwarded_headers():
     assert request.endswith(b"\r\n\r\nin")
 
 
-def test_keep_alive_reuses_one_connection():
+def test_keep_alive_reuses_one_connection(client):
     server = Scripted([ok(b"a"), ok(b"b"), ok(b"c")])
-    upstream = Upstream(server.url)
+    upstream = client(server.url)
     assert [upstream.post("/invocations", b"x", {}, 5).data for _ in range(3)] == [b"a", b"b", b"c"]
     assert server.connections == 1
 
 
-def test_chunked_answer_with_trailers_and_interim_100():
+def test_chunked_answer_with_trailers_and_interim_100(client):
     chunked = (b"HTTP/1.1 100 Continue\r\n\r\n"
                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                b"3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nX-Trailer: t\r\n\r\n")
     server = Scripted([chunked, ok(b"next")])
-    upstream = Upstream(server.url)
+    upstream = client(server.url)
     assert upstream.post("/invocations", b"x", {}, 5).data == b"abcdefg"
     assert upstream.post("/invocations", b"x", {}, 5).data == b"next"
     assert server.connections == 1
 
 
-def test_http10_answer_ends_with_the_connection():
+def test_http10_answer_ends_with_the_connection(client):
     server = Scripted([b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close"] * 2, close_after=True)
-    upstream = Upstream(server.url)
+    upstream = client(server.url)
     assert upstream.post("/invocations", b"x", {}, 5).data == b"until close"
     assert upstream.post("/invocations", b"x", {}, 5).data == b"until close"
     assert server.connections == 2
 
 
-def test_connection_closed_by_the_peer_while_idle_is_not_reused():
+def test_connection_closed_by_the_peer_while_idle_is_not_reused(client):
     server = Scripted([ok(b"first"), ok(b"second")], close_after=True)
-    upstream = Upstream(server.url)
+    upstream = client(server.url)
     assert upstream.post("/invocations", b"x", {}, 5).data == b"first"
     time.sleep(0.2)  # the server has closed the kept-alive connection by now
     assert upstream.post("/invocations", b"x", {}, 5).data == b"second"
@@ -115,19 +140,19 @@ def test_streamed_answer_comes_in_pieces():
     assert b"".join(pieces) == b"x" * 100_000 and max(map(len, pieces)) <= 16 * 1024
 
 
-def test_error_status_is_an_answer_not_an_exception():
+def test_error_status_is_an_answer_not_an_exception(client):
     server = Scripted([b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nboom"])
-    reply = Upstream(server.url).post("/invocations", b"x", {}, 5)
+    reply = client(server.url).post("/invocations", b"x", {}, 5)
     assert (reply.status, reply.data) == (500, b"boom")
 
 
-def test_refused_connection_is_a_connection_error():
+def test_refused_connection_is_a_connection_error(client):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
     with pytest.raises(ConnectionError):
-        Upstream(f"http://127.0.0.1:{port}").post("/invocations", b"x", {}, 5)
+        client(f"http://127.0.0.1:{port}").post("/invocations", b"x", {}, 5)
 
 
 @pytest.mark.parametrize("reply", [
@@ -136,20 +161,20 @@ def test_refused_connection_is_a_connection_error():
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",  # closed inside a chunk
     b"garbage\r\n\r\n",  # not HTTP
 ])
-def test_broken_answers_are_connection_errors(reply):
+def test_broken_answers_are_connection_errors(reply, client):
     server = Scripted([reply], close_after=True)
     with pytest.raises(UpstreamConnectionError):
-        Upstream(server.url).post("/invocations", b"x", {}, 5)
+        client(server.url).post("/invocations", b"x", {}, 5)
 
 
-def test_silent_container_times_out():
+def test_silent_container_times_out(client):
     server = Scripted([ok(b"late")], delay=1.0)
     started = time.monotonic()
     with pytest.raises(UpstreamTimeout):
-        Upstream(server.url).post("/invocations", b"x", {}, 0.2)
+        client(server.url).post("/invocations", b"x", {}, 0.2)
     assert time.monotonic() - started < 0.9
 
 
-def test_header_values_cannot_inject_lines():
+def test_header_values_cannot_inject_lines(client):
     with pytest.raises(ValueError):
-        Upstream("http://127.0.0.1:9").post("/invocations", b"x", {"X-Amzn-SageMaker-Custom-Attributes": "a\r\nX: y"}, 5)
+        client("http://127.0.0.1:9").post("/invocations", b"x", {"X-Amzn-SageMaker-Custom-Attributes": "a\r\nX: y"}, 5)

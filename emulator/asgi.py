@@ -1,0 +1,121 @@
+"""The ASGI application on smlocal's port: InvokeEndpoint on the event loop, everything else to the
+WSGI gateway in a thread pool.
+
+Why two paths: InvokeEndpoint is the data plane, called as fast as clients can; everything else
+(SageMaker's control plane, S3 through moto, Logs, STS) is the control plane. Under a threaded WSGI
+server an invocation cost ~1.3 ms of smlocal's CPU (server, WSGI, a worker thread's hand-offs) on top
+of the container's own work — three times the container's cost for a small model, and under the GIL
+that capped every endpoint at a third of its own throughput. On the loop, an invocation is parsed by
+httptools, validated by the same botocore-model reader (`restjson`), routed, forwarded over a
+keep-alive connection and answered without a thread switch.
+
+The WSGI side is unchanged: `Gateway` runs under a2wsgi's thread pool (request bodies streamed to it,
+answers streamed back), so the control plane's handlers stay plain blocking code.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+
+from a2wsgi import WSGIMiddleware
+
+from emulator import errors
+from emulator.gateway import MAX_BODY, request_context, signed_for_sagemaker
+from emulator.protocol import restjson
+from emulator.protocol.http import HttpRequest, HttpResponse
+
+log = logging.getLogger("smlocal.gateway")
+SERVICE = "sagemaker-runtime"
+
+
+class Front:
+    """ASGI: InvokeEndpoint → `invoke`; anything else → the WSGI gateway."""
+
+    def __init__(self, wsgi_app, runtime_provider, threads: int):
+        self.wsgi = WSGIMiddleware(wsgi_app, workers=threads)
+        self.runtime = runtime_provider
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and _is_invoke_endpoint(scope):
+            await self.invoke(scope, receive, send)
+        else:
+            await self.wsgi(scope, receive, send)
+
+    def close(self) -> None:
+        self.wsgi.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def invoke(self, scope, receive, send) -> None:
+        headers = _headers(scope)
+        ctx = request_context(SERVICE, headers)
+        ctx.operation = "InvokeEndpoint"
+        try:
+            request = HttpRequest(method="POST", path=scope["path"], headers=headers,
+                                  query=urllib.parse.parse_qs(scope["query_string"].decode("latin-1")),
+                                  body=await _body(receive, headers))
+            op, labels = restjson.route(SERVICE, request)
+            params = restjson.parse(op, request, labels)
+            response = restjson.serialize(op, await self.runtime.ainvoke_endpoint(ctx, params), ctx.request_id)
+        except errors.ServiceError as err:
+            response = restjson.serialize_error(err, ctx.request_id)
+        except Exception:  # a bug of ours: say so, keep serving
+            log.exception("%s InvokeEndpoint failed", SERVICE)
+            response = restjson.serialize_error(errors.internal(), ctx.request_id)
+        await _send(send, response)
+
+
+def _is_invoke_endpoint(scope) -> bool:
+    """POST /endpoints/<name>/invocations signed for sagemaker (or unsigned). Its siblings
+    (…/invocations-response-stream, …/async-invocations) stream or run later: WSGI serves them."""
+    path = scope["path"]
+    if scope["method"] != "POST" or not path.startswith("/endpoints/") or not path.endswith("/invocations"):
+        return False
+    if path.count("/") != 3:
+        return False
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return signed_for_sagemaker(value.decode("latin-1"))
+    return True
+
+
+def _headers(scope) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in scope["headers"]:  # ASGI names are lower-case already
+        key, text = name.decode("latin-1"), value.decode("latin-1")
+        headers[key] = f"{headers[key]},{text}" if key in headers else text
+    return headers
+
+
+async def _body(receive, headers: dict[str, str]) -> bytes:
+    """The whole request body, refused before it is read when it says it is too large."""
+    try:
+        declared = int(headers.get("content-length") or 0)
+    except ValueError:
+        raise errors.serialization("Content-Length is not a number.") from None
+    if declared > MAX_BODY:
+        raise _too_large(f"of {declared} bytes ")
+    pieces, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise errors.serialization("The client went away before sending the whole body.")
+        piece = message.get("body", b"")
+        size += len(piece)
+        if size > MAX_BODY:  # a chunked body declares no length
+            raise _too_large("")
+        pieces.append(piece)
+        if not message.get("more_body"):
+            return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _too_large(size: str) -> errors.ServiceError:
+    return errors.ServiceError("ValidationError", f"Request body {size}exceeds the limit of {MAX_BODY} bytes "
+                               "(a real-time endpoint takes at most 6 MB).")
+
+
+async def _send(send, response: HttpResponse) -> None:
+    body = bytes(response.body)
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
