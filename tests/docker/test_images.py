@@ -6,6 +6,7 @@ Builds nothing: CI runs docker/build-images.sh first. The local-process tests ne
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import socket
@@ -243,37 +244,43 @@ def feed_fifos(root: Path, channel: str, payloads):
 def test_two_hosts_resolve_each_other_and_reach_the_host_on_the_gateway(
         docker_engine, byo_image, tmp_path):
     """What a multi-instance job needs: algo-N names on a bridge network, and the emulator
-    listening on that network's gateway address (dockerd runs with --iptables=false here)."""
-    network = docker_engine.networks.create(f"smlocal-test-{uuid.uuid4().hex[:8]}",
-                                            driver="bridge")
+    listening on that network's gateway address (dockerd runs with --iptables=false here).
+    As the Docker runtime does, every host gets fixed addresses in /etc/hosts: Docker's DNS
+    forgets a container when it exits, and knows it only once it has started."""
+    from docker.types import IPAMConfig, IPAMPool
+
+    name = f"smlocal-test-{uuid.uuid4().hex[:8]}"
+    probe = docker_engine.networks.create(name, driver="bridge")
+    pool = probe.attrs["IPAM"]["Config"][0]  # a subnet Docker chose, made user-configured for fixed IPs
+    probe.remove()
+    network = docker_engine.networks.create(name, driver="bridge", ipam=IPAMConfig(
+        pool_configs=[IPAMPool(subnet=pool["Subnet"], gateway=pool["Gateway"])]))
     server = None
     containers = []
     try:
-        network.reload()
-        gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
+        gateway = pool["Gateway"]
+        free = (str(a) for a in ipaddress.ip_network(pool["Subnet"]).hosts() if str(a) != gateway)
         server = ThreadingHTTPServer((gateway, 0), BaseHTTPRequestHandler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         endpoint = f"http://{gateway}:{server.server_address[1]}"
         hosts = ("algo-1", "algo-2")
-        # A container's DNS name disappears when it exits: sleep_seconds keeps each host up
-        # (after its report is written) until the other one has resolved it.
-        roots = {h: make_opt_ml(tmp_path / h, {"sleep_seconds": "3"}, hosts=hosts, current=h)
-                 for h in hosts}
+        addresses = {h: next(free) for h in hosts}
+        roots = {h: make_opt_ml(tmp_path / h, {}, hosts=hosts, current=h) for h in hosts}
         for host in hosts:
             container = docker_engine.containers.create(
-                IMAGE, ["train"], hostname=host, **user_kwargs(),
+                IMAGE, ["train"], hostname=host, **user_kwargs(), extra_hosts=addresses,
                 environment={"AWS_ENDPOINT_URL": endpoint},
                 volumes={str(roots[host]): {"bind": "/opt/ml", "mode": "rw"}})
             containers.append(container)
             docker_engine.api.disconnect_container_from_network(container.id, "bridge")
-            network.connect(container, aliases=[host])
+            network.connect(container, aliases=[host], ipv4_address=addresses[host])
         for container in containers:
             container.start()
         for container in containers:
             assert container.wait(timeout=90)["StatusCode"] == 0, container.logs().decode()
         for host in hosts:
             seen = report(roots[host], host)
-            assert all(seen["resolved_hosts"][h] for h in hosts), seen["resolved_hosts"]
+            assert {h: seen["resolved_hosts"][h] for h in hosts} == {h: [a] for h, a in addresses.items()}
             assert seen["endpoint"]["reachable"] is True, seen["endpoint"]
     finally:
         for container in containers:
