@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "processes), docker, process, or fake (nothing runs; for tests)")
     serve.add_argument("--ephemeral", action="store_true", default=None,
                        help="keep everything in memory; nothing survives a restart (fast test runs)")
-    serve.add_argument("--threads", type=int, help="request worker threads (default 16)")
+    serve.add_argument("--threads", type=int, help="worker threads for the control plane and S3; InvokeEndpoint runs on the event loop (default 16)")
     serve.add_argument("--max-concurrent-jobs", type=int,
                        help="training jobs that run at once; the rest wait in Starting (default 4)")
     serve.add_argument("--stop-grace-seconds", type=float,
