@@ -44,6 +44,8 @@ class Gateway:
             return self._respond(self._json_call("sagemaker", environ), start_response, environ)
         if path.startswith("/endpoints/") and self._signed_for_sagemaker(environ):
             return self._respond(self._rest_call("sagemaker-runtime", environ), start_response, environ)
+        if identity.credential_scope(environ.get("HTTP_AUTHORIZATION", ""))[2] in ("iam", "sts"):
+            identity.forget_accounts()  # access keys may come or go
         return self.moto_app(environ, start_response)
 
     # -- SageMaker (json 1.1) -----------------------------------------------------------------

@@ -26,9 +26,23 @@ def account_for(access_key: str | None, headers: dict[str, str]) -> str:
         return os.environ["MOTO_ACCOUNT_ID"]
     if headers.get("x-moto-account-id"):
         return headers["x-moto-account-id"]
-    from moto.iam.models import get_account_id_from  # the same rule moto applies to its services
+    key = access_key or "AKIAEXAMPLE"
+    account = _accounts.get(key)
+    if account is None:
+        from moto.iam.models import get_account_id_from  # the same rule moto applies to its services
 
-    return get_account_id_from(access_key or "AKIAEXAMPLE")
+        # moto searches every account's IAM keys in every partition: remembered until IAM or STS
+        # is called again (which may issue keys), see `forget_accounts`
+        account = _accounts[key] = get_account_id_from(key)
+    return account
+
+
+def forget_accounts() -> None:
+    """IAM or STS may have issued or deleted access keys: look accounts up afresh."""
+    _accounts.clear()
+
+
+_accounts: dict[str, str] = {}
 
 
 def region_for(region: str | None) -> str:

@@ -100,6 +100,8 @@ class Route:
                     "ValidationError", f"Variant {target} not found for endpoint {self.endpoint}.")
             return variant
         live = [v for v in self.variants.values() if v.weight > 0]
+        if len(live) == 1:
+            return live[0]
         if not live:
             raise errors.ServiceError("ValidationError", f"Endpoint {self.endpoint} has no variant with traffic.")
         return random.choices(live, weights=[v.weight for v in live])[0]
