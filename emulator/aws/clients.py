@@ -40,6 +40,7 @@ class AwsClients:
                     aws_access_key_id="smlocal", aws_secret_access_key="smlocal",
                 )
                 client.meta.events.register("before-sign", _account_header(account))
+                client.smlocal_scope = (account, region)  # lets smlocal's own writers skip HTTP
                 self._cache[key] = client
             return client
 

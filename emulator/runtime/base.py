@@ -12,6 +12,18 @@ from pathlib import Path
 from typing import Iterator
 
 
+def split_lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    """Lines (decoded, without their end) out of a stream of byte chunks cut anywhere."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.decode("utf-8", errors="replace").rstrip("\r")
+    if pending:
+        yield pending.decode("utf-8", errors="replace")
+
+
 class RuntimeUnavailable(Exception):
     """This runtime cannot run the requested thing; the message says why and what to do."""
 

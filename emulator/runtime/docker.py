@@ -15,7 +15,7 @@ from typing import Iterator
 
 from emulator.runtime import contract
 from emulator.runtime.base import (Runtime, RuntimeUnavailable, ServerProcess, ServerSpec, TrainingHostSpec,
-                                   TrainingProcess)
+                                   TrainingProcess, split_lines)
 from emulator.runtime.images import BUILTIN_IMAGE, resolve
 
 GPU_FAMILIES = ("ml.p", "ml.g", "ml.trn", "ml.inf")
@@ -38,14 +38,7 @@ class Container(TrainingProcess):
         self._exited.set()
 
     def lines(self) -> Iterator[str]:
-        pending = b""
-        for chunk in self.client.api.logs(self.id, stream=True, follow=True, stdout=True, stderr=True):
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            for line in complete:
-                yield line.decode("utf-8", errors="replace").rstrip("\r")
-        if pending:
-            yield pending.decode("utf-8", errors="replace")
+        return split_lines(self.client.api.logs(self.id, stream=True, follow=True, stdout=True, stderr=True))
 
     def wait(self, timeout=None):
         self._exited.wait(timeout)

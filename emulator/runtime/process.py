@@ -14,14 +14,16 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
 from emulator.runtime import contract
 from emulator.runtime.base import (Runtime, RuntimeUnavailable, ServerProcess, ServerSpec, TrainingHostSpec,
-                                   TrainingProcess)
+                                   TrainingProcess, split_lines)
 from emulator.runtime.images import ImageTarget, resolve
 
+READ_PAUSE_SECONDS = 0.05  # logs reach CloudWatch in batches every 0.5 s anyway
 _SPEC = importlib.util.find_spec("algorithms")
 _ALGORITHMS_HOME = str(Path(_SPEC.origin).parent.parent) if _SPEC and _SPEC.origin else ""
 
@@ -47,9 +49,20 @@ class LocalProcess(TrainingProcess):
             self._exited.set()
 
     def lines(self) -> Iterator[str]:
+        return split_lines(self._chunks())
+
+    def _chunks(self) -> Iterator[bytes]:
+        """What the process wrote, read in batches: after each read the reader pauses a moment, so
+        a server that logs every request (as access logs do) wakes smlocal's reader a few times a
+        second instead of once a request, taking the GIL from the event loop each time."""
         try:
-            for raw in self.popen.stdout:
-                yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            fd = self.popen.stdout.fileno()
+            while True:
+                chunk = os.read(fd, 256 * 1024)
+                if not chunk:
+                    return
+                yield chunk
+                time.sleep(READ_PAUSE_SECONDS)
         except (ValueError, OSError):
             return  # the pipe was closed under us: the process was removed
 

@@ -11,6 +11,8 @@ import re
 import threading
 import time
 
+from emulator.aws.embedded import put_log_events
+
 GROUP = "/aws/sagemaker/TrainingJobs"
 MAX_BATCH = 5000
 MAX_EVENT_BYTES = 256 * 1024 - 26
@@ -43,7 +45,12 @@ class LogStream:
     def flush(self) -> None:
         with self._lock:
             batch, self._buffer = self._buffer, []
-            if batch:
+            if not batch:
+                return
+            scope = getattr(self.logs, "smlocal_scope", None)  # one of smlocal's own clients
+            if scope is not None:
+                put_log_events(*scope, self.group, self.stream, batch)
+            else:
                 self.logs.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=batch)
 
 
