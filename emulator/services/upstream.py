@@ -127,9 +127,7 @@ class Upstream:
     """Keep-alive connections to one container (`http://host:port`), at most `maxsize` kept idle."""
 
     def __init__(self, url: str, maxsize: int = 32):
-        parts = urllib.parse.urlsplit(url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self._host_header = f"{self.host}:{self.port}".encode("latin-1")
+        self.host, self.port, self._host_header = address(url)
         self.maxsize = maxsize
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
@@ -207,6 +205,13 @@ class Upstream:
             return status, headers, _sized(connection, size)
         connection.reusable = False  # the body ends when the container closes the connection
         return status, headers, _until_close(connection)
+
+
+def address(url: str) -> tuple[str, int, bytes]:
+    """(host, port, Host header) of a container's `http://host:port`."""
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    return host, port, f"{host}:{port}".encode("latin-1")
 
 
 def request_bytes(host_header: bytes, path: str, body: bytes, headers: dict[str, str]) -> bytes:

@@ -16,12 +16,11 @@ idle close never marks an instance unhealthy.
 from __future__ import annotations
 
 import asyncio
-import urllib.parse
 
 import httptools
 
 from emulator.services.upstream import (
-    CONNECT_TIMEOUT, MAX_HEADERS, UpstreamConnectionError, UpstreamTimeout, _Headers, request_bytes)
+    CONNECT_TIMEOUT, MAX_HEADERS, UpstreamConnectionError, UpstreamTimeout, _Headers, address, request_bytes)
 
 
 class AsyncReply:
@@ -143,9 +142,7 @@ class AsyncUpstream:
     """Keep-alive connections to one container (`http://host:port`), used on one event loop."""
 
     def __init__(self, url: str, maxsize: int = 32):
-        parts = urllib.parse.urlsplit(url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self._host_header = f"{self.host}:{self.port}".encode("latin-1")
+        self.host, self.port, self._host_header = address(url)
         self.maxsize = maxsize
         self._idle: list[_Connection] = []
         self._loop: asyncio.AbstractEventLoop | None = None
