@@ -21,7 +21,13 @@ import numpy as np
 from .batch import Batch
 from .protobuf_wire import DTYPES, dense_value_spans
 from .recordio import CFLAG_WHOLE, MAGIC, padded
-from .recordio_protobuf import _choose
+
+
+def _choose(named: dict, key: str):
+    """The tensor named ``key``, or the only one present (the streaming reader's rule)."""
+    if key in named:
+        return named[key]
+    return next(iter(named.values())) if len(named) == 1 else None
 
 
 def read_dense_file(path: str | os.PathLike, feature_key: str = "values", label_key: str = "values") -> Batch | None:
