@@ -7,7 +7,10 @@ text/csv, application/json, application/jsonlines or recordio-protobuf is 406. N
 means $SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT, else text/csv.
 
 Bodies: text/csv has one prediction per line (multi:softprob: the class probabilities of a row,
-comma-separated), as the container's encoder writes them (`np.savetxt`); JSON is
+comma-separated), as the container's encoder writes them (`np.savetxt`), except from the legacy
+`xgboost:1` / `:latest` / `:0.72` image, which answers ONE line of comma-joined scores
+(`0.6,0.3`; AWS's Clarify pre-check page shows both shapes). Both images run this one program,
+so smlocal's runtimes name the image in $SMLOCAL_ALGORITHM_IMAGE. JSON is
 `{"predictions": [{"score": p}, …]}`, JSON Lines one `{"score": p}` per line, recordio-protobuf
 one record per row with the label `score`. Batch transform ($SAGEMAKER_BATCH) always answers
 "\\n".join(predictions). $SAGEMAKER_INFERENCE_OUTPUT (e.g. `predicted_label,probabilities`)
@@ -35,6 +38,7 @@ from algorithms.io import (CSV, JSON, JSONLINES, LIBSVM, RECORDIO_PROTOBUF, Data
 from algorithms.xgboost.library import xgb
 
 ACCEPTS = (CSV, JSON, JSONLINES, RECORDIO_PROTOBUF)
+IMAGE_ENV = "SMLOCAL_ALGORITHM_IMAGE"  # the image URI smlocal started us for (emulator/runtime/contract.py)
 _REQUEST_TYPES = {"text/csv": CSV, "csv": CSV, "text/libsvm": LIBSVM, "text/x-libsvm": LIBSVM, "libsvm": LIBSVM,
                   RECORDIO_PROTOBUF: RECORDIO_PROTOBUF}
 
@@ -155,4 +159,13 @@ def encode(model: Model, predictions: np.ndarray, mime: str) -> bytes:
         return "".join(json.dumps({"score": v}) + "\n" for v in values).encode()
     if mime == RECORDIO_PROTOBUF:
         return encode_records(labels={"score": predictions.reshape(len(predictions), -1)}, dtype=np.float32)
+    if legacy_image() and not (values and isinstance(values[0], list)):
+        return ",".join(map(str, values)).encode()
     return "".join((",".join(map(str, v)) if isinstance(v, list) else str(v)) + "\n" for v in values).encode()
+
+
+def legacy_image() -> bool:
+    """Started for the legacy image: repository `xgboost` (any account, region, tag), not
+    `sagemaker-xgboost`. Unset (a program run by hand) means the current image."""
+    uri = os.environ.get(IMAGE_ENV, "")
+    return uri.rsplit("/", 1)[-1].split("@")[0].split(":")[0] == "xgboost"

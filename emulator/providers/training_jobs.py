@@ -11,6 +11,7 @@ import re
 
 from emulator import errors
 from emulator.providers.base import Provider, check_instances, copy_members
+from emulator.services.training_metrics import builtin_metric_definitions
 
 STORED = ("TrainingJobName", "HyperParameters", "AlgorithmSpecification", "RoleArn", "InputDataConfig",
           "OutputDataConfig", "ResourceConfig", "VpcConfig", "StoppingCondition",
@@ -30,6 +31,7 @@ class TrainingJobsProvider(Provider):
         _check_request(params)
         data = copy.deepcopy(copy_members(params, STORED))
         _fill_defaults(data)
+        _attach_builtin_metrics(data["AlgorithmSpecification"])
         res = self.new_resource(ctx, name, data, status="InProgress")
         data.update(
             TrainingJobArn=res.arn, TrainingJobStatus="InProgress", SecondaryStatus="Starting",
@@ -128,6 +130,15 @@ def _check_request(params: dict) -> None:
             raise errors.validation(
                 f"Metric definition {metric['Name']} has an invalid regex {metric['Regex']!r}: {exc}."
             ) from None
+
+
+def _attach_builtin_metrics(spec: dict) -> None:
+    """A built-in algorithm's image without MetricDefinitions gets the algorithm's own, as on AWS:
+    stored here, they show in DescribeTrainingJob and drive FinalMetricDataList."""
+    if not spec.get("MetricDefinitions"):
+        definitions = builtin_metric_definitions(spec.get("TrainingImage", ""))
+        if definitions:
+            spec["MetricDefinitions"] = definitions
 
 
 def _fill_defaults(data: dict) -> None:

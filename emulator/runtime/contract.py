@@ -14,6 +14,10 @@ from pathlib import Path
 OPT_ML = "/opt/ml"
 ROOT_ENV = "SMLOCAL_OPT_ML"  # re-roots /opt/ml for programs run as local processes
 HOSTS_ENV = "SMLOCAL_HOST_ADDRESSES"  # JSON {host: address} where hosts cannot resolve each other
+# The image URI a built-in algorithm was started for (`…/xgboost:1`, `…/sagemaker-xgboost:1.7-1`):
+# one program in algorithms/ stands for several images whose answers differ (legacy XGBoost
+# answers text/csv on one comma-joined line), and only the runtime knows which one was asked for.
+IMAGE_ENV = "SMLOCAL_ALGORITHM_IMAGE"
 
 SERVING_PORT = 8080
 BIND_TO_PORT_ENV = "SAGEMAKER_BIND_TO_PORT"

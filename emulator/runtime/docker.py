@@ -113,7 +113,7 @@ class DockerRuntime(Runtime):
             networking = api.create_networking_config(
                 {spec.network: api.create_endpoint_config(aliases=[spec.host], ipv4_address=address)})
         created = self._create(
-            image, command=command, entrypoint=entrypoint, environment=spec.environment,
+            image, command=command, entrypoint=entrypoint, environment=_environment(target, spec.environment),
             hostname=spec.host, name=f"smlocal-{spec.job_name}-{spec.host}-{uuid.uuid4().hex[:6]}",
             host_config=host_config, networking_config=networking,
             labels={LABEL: "training", f"{LABEL}.job": spec.job_name, f"{LABEL}.host": spec.host},
@@ -142,7 +142,8 @@ class DockerRuntime(Runtime):
             binds[str(spec.model_dir)] = {"bind": f"{contract.OPT_ML}/model", "mode": "ro"}
         host_config = api.create_host_config(binds=binds, port_bindings={f"{port}/tcp": ("127.0.0.1", None)})
         created = self._create(
-            image, command=command, environment=spec.environment, hostname=spec.hostname or spec.instance_id,
+            image, command=command, environment=_environment(target, spec.environment),
+            hostname=spec.hostname or spec.instance_id,
             name=f"smlocal-{spec.endpoint}-{spec.variant}-{spec.instance_id}"[:120].replace("/", "-"),
             host_config=host_config, ports=[port],
             labels={LABEL: "serving", f"{LABEL}.endpoint": spec.endpoint, f"{LABEL}.variant": spec.variant},
@@ -212,3 +213,8 @@ class DockerRuntime(Runtime):
 
     def close(self) -> None:
         self.client.close()
+
+
+def _environment(target, environment: dict) -> dict:
+    """A built-in algorithm also learns which image URI it stands for (contract.IMAGE_ENV)."""
+    return {**environment, contract.IMAGE_ENV: target.uri} if target.builtin else environment

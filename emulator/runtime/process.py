@@ -116,6 +116,7 @@ class ProcessRuntime(Runtime):
         env = dict(base)
         if target.builtin:  # the algorithms package must import from the job's folder too
             env["PYTHONPATH"] = os.pathsep.join(p for p in (_ALGORITHMS_HOME, env.get("PYTHONPATH")) if p)
+            env[contract.IMAGE_ENV] = target.uri
         if target.program_dir is not None:
             env["PATH"] = f"{target.program_dir}{os.pathsep}{env.get('PATH', '')}"
         return env

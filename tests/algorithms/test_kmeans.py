@@ -10,7 +10,14 @@ import pytest
 from sklearn.cluster import KMeans
 
 from algorithms.io import encode_records, ndarray, read_records
-from tests.algorithms.conftest import deploy, invoke, job_logs, model_artifacts, train, upload
+from tests.algorithms.conftest import (
+    deploy,
+    invoke,
+    job_logs,
+    model_artifacts,
+    train,
+    upload,
+)
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +102,49 @@ def test_unsupported_content_type_is_model_error_415(algo_stack, blobs):
     with pytest.raises(ClientError) as info:
         invoke(algo_stack, endpoint, ",".join(["1"] * 8).encode(), "text/csv", "image/png")
     assert info.value.response["OriginalStatusCode"] == 406
+
+
+# -- the numerics and the whole-file reader, in-process ------------------------------------------
+
+
+def test_read_dense_file_matches_the_streaming_reader_on_sdk_bytes(tmp_path):
+    from sagemaker.serializer_utils import write_numpy_to_dense_tensor
+
+    from algorithms.io import read_recordio_protobuf
+    from algorithms.io.dense_file import read_dense_file
+
+    X = np.random.default_rng(0).random((300, 13), dtype=np.float32)
+    path = tmp_path / "sdk.pbr"
+    with open(path, "wb") as f:  # exactly what record_set() uploads
+        write_numpy_to_dense_tensor(f, X, np.arange(300, dtype=np.float32))
+    whole = read_dense_file(path)
+    streamed = next(iter(read_recordio_protobuf(path, 1000)))
+    assert whole.features.dtype == np.float32 and np.array_equal(whole.features, X)
+    assert np.array_equal(whole.features, streamed.features) and np.array_equal(whole.labels, streamed.labels)
+    # Records of different layouts (sparse rows here) are left to the streaming reader.
+    import scipy.sparse
+    (tmp_path / "sparse.pbr").write_bytes(encode_records(features=scipy.sparse.random(20, 13, 0.3, dtype=np.float32)))
+    assert read_dense_file(tmp_path / "sparse.pbr") is None
+
+
+@pytest.mark.parametrize("init", ["random", "kmeans++"])
+def test_cluster_is_as_good_as_scikit_learn(blobs, init):
+    from algorithms.common.hyperparameters import parse_hyperparameters
+    from algorithms.kmeans.algorithm import KMeansSpec, cluster
+
+    hp = parse_hyperparameters({"k": "5", "feature_dim": "8", "mini_batch_size": "300", "init_method": init},
+                               KMeansSpec.hyperparameters)
+    centroids, inertia = cluster(blobs, hp)
+    reference = KMeans(n_clusters=5, n_init=10, random_state=0).fit(blobs)
+    assert centroids.shape == (5, 8) and centroids.dtype == np.float32
+    assert inertia == pytest.approx(((blobs[:, None, :] - centroids[None]) ** 2).sum(-1).min(1).sum(), rel=1e-3)
+    assert inertia <= reference.inertia_ * 1.02
+
+
+def test_lloyd_refills_an_empty_cluster():
+    from algorithms.kmeans import lloyd
+
+    points = np.array([[0, 0], [0, 1], [10, 10], [10, 11]], np.float32)
+    start = np.array([[0, 0.5], [10, 10.5], [100, 100]], np.float32)  # the third centre attracts nothing
+    centroids, inertia, _ = lloyd.lloyd(points, start, 10, 0.0)
+    assert not np.isin(100, centroids) and inertia < 1.0
