@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse
+
+from algorithms.io.sparse import issparse, sp
 
 EPSILON = 1e-8
 BETA_1, BETA_2 = 0.9, 0.999
@@ -43,7 +44,7 @@ class FMParams:
 
 
 def _squared(x):
-    return x.multiply(x).tocsr() if scipy.sparse.issparse(x) else x * x
+    return x.multiply(x).tocsr() if issparse(x) else x * x
 
 
 def _forward(x, x2, w0, w, v):
@@ -94,10 +95,10 @@ def _rows(array: np.ndarray, rows) -> np.ndarray:
 
 def _active(x):
     """(columns a batch uses, the batch over just those columns)."""
-    if not scipy.sparse.issparse(x):
+    if not issparse(x):
         return None, x
     columns, local = np.unique(x.indices, return_inverse=True)
-    return columns, scipy.sparse.csr_matrix((x.data, local.ravel(), x.indptr), shape=(x.shape[0], len(columns)))
+    return columns, sp().csr_matrix((x.data, local.ravel(), x.indptr), shape=(x.shape[0], len(columns)))
 
 
 def train_step(params: FMParams, adam: Adam, x, y: np.ndarray, binary: bool) -> np.ndarray:
