@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, Iterator, Mapping
 
 import numpy as np
 
-from . import recordio
+from . import protobuf_columns, recordio
 from .batch import Batch
 from .errors import DataFormatError
 from .protobuf_wire import (
@@ -98,6 +98,10 @@ def read_recordio_protobuf(
             if not chunk:
                 return
             batch = _fast_dense_batch(chunk, feature_key, label_key)
+            if batch is None:
+                batch = protobuf_columns.sparse_batch(chunk)
+                if batch is not None and force_dense:
+                    batch = Batch(batch.features.toarray(), batch.labels)
             if batch is None:
                 batch = _assemble([parse_record_raw(p) for p in chunk], first, force_dense,
                                   feature_key, label_key)
