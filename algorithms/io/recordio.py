@@ -73,30 +73,50 @@ class _ChunkReader:
         self.offset += n
         return self._buf, start
 
+    def whole_records(self) -> list[bytes]:
+        """The payloads of the whole records (cflag 0, right magic) that lie complete, padding
+        included, at the front of the buffer, consumed. This tight loop frames the bulk of a
+        file: one header unpack per record, no generator step or method call, several times
+        faster than :func:`_next_part`; it stops at anything else (a split part, a bad magic,
+        the buffer's end), which :func:`_next_part` then reads or reports."""
+        buf, pos, end, out = self._buf, self._pos, len(self._buf), []
+        unpack = _HEADER.unpack_from
+        while pos + 8 <= end:
+            magic, lrecord = unpack(buf, pos)
+            if magic != MAGIC or lrecord > MAX_LENGTH:  # cflag bits set: lrecord > MAX_LENGTH
+                break
+            following = pos + 8 + ((lrecord + 3) & ~3)
+            if following > end:
+                break
+            out.append(buf[pos + 8:pos + 8 + lrecord])
+            pos = following
+        self.offset += pos - self._pos
+        self._pos = pos
+        return out
 
-def _parts(src: _ChunkReader) -> Iterator[tuple[int, int, bytes]]:
-    """(byte offset, cflag, payload) of each framed part, in order."""
-    while True:
-        offset = src.offset
-        have = src.ensure(8)
-        if have == 0:
-            return
-        if have < 8:
-            raise DataFormatError(f"RecordIO: truncated header at byte {offset}: {have} of 8 "
-                                  f"bytes; the data ends inside a record")
-        buf, at = src.take(8)
-        magic, lrecord = _HEADER.unpack_from(buf, at)
-        if magic != MAGIC:
-            raise DataFormatError(
-                f"RecordIO: bad magic 0x{magic:08X} at byte {offset}; expected 0x{MAGIC:08X}. "
-                f"Is this really application/x-recordio-protobuf data?")
-        cflag, length = lrecord >> 29, lrecord & MAX_LENGTH
-        size = padded(length)
-        if src.ensure(size) < size:
-            raise DataFormatError(f"RecordIO: the record at byte {offset} declares {length} "
-                                  f"bytes but the data ends first")
-        buf, at = src.take(size)
-        yield offset, cflag, buf[at:at + length]
+
+def _next_part(src: _ChunkReader) -> tuple[int, int, bytes] | None:
+    """(byte offset, cflag, payload) of the next framed part, or None at the end of the data."""
+    offset = src.offset
+    have = src.ensure(8)
+    if have == 0:
+        return None
+    if have < 8:
+        raise DataFormatError(f"RecordIO: truncated header at byte {offset}: {have} of 8 "
+                              f"bytes; the data ends inside a record")
+    buf, at = src.take(8)
+    magic, lrecord = _HEADER.unpack_from(buf, at)
+    if magic != MAGIC:
+        raise DataFormatError(
+            f"RecordIO: bad magic 0x{magic:08X} at byte {offset}; expected 0x{MAGIC:08X}. "
+            f"Is this really application/x-recordio-protobuf data?")
+    cflag, length = lrecord >> 29, lrecord & MAX_LENGTH
+    size = padded(length)
+    if src.ensure(size) < size:
+        raise DataFormatError(f"RecordIO: the record at byte {offset} declares {length} "
+                              f"bytes but the data ends first")
+    buf, at = src.take(size)
+    return offset, cflag, buf[at:at + length]
 
 
 def iter_records(fileobj: BinaryIO, chunk_size: int = DEFAULT_CHUNK) -> Iterator[bytes]:
@@ -105,8 +125,18 @@ def iter_records(fileobj: BinaryIO, chunk_size: int = DEFAULT_CHUNK) -> Iterator
     Raises :class:`DataFormatError` naming the byte offset on a bad magic, a truncated record or
     an out-of-order cflag.
     """
+    src = _ChunkReader(fileobj, chunk_size)
     pieces: list[bytes] | None = None  # the parts of a split record collected so far
-    for offset, cflag, payload in _parts(_ChunkReader(fileobj, chunk_size)):
+    while True:
+        if pieces is None:
+            whole = src.whole_records()
+            if whole:
+                yield from whole
+                continue
+        part = _next_part(src)
+        if part is None:
+            break
+        offset, cflag, payload = part
         if pieces is None and cflag == CFLAG_WHOLE:
             yield payload
         elif pieces is None and cflag == CFLAG_START:
