@@ -23,6 +23,8 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO, Iterator
 
+import numpy as np
+
 from .errors import DataFormatError
 
 MAGIC = 0xCED7230A
@@ -82,6 +84,11 @@ class _ChunkReader:
         buf, pos, end, out = self._buf, self._pos, len(self._buf), []
         unpack = _HEADER.unpack_from
         while pos + 8 <= end:
+            run, stride, length = _uniform_run(buf, pos, end)
+            if run:  # a block of records of one length: their headers checked in one numpy pass
+                out += [buf[at:at + length] for at in range(pos + 8, pos + run * stride, stride)]
+                pos += run * stride
+                continue
             magic, lrecord = unpack(buf, pos)
             if magic != MAGIC or lrecord > MAX_LENGTH:  # cflag bits set: lrecord > MAX_LENGTH
                 break
@@ -93,6 +100,30 @@ class _ChunkReader:
         self.offset += pos - self._pos
         self._pos = pos
         return out
+
+
+_RUN_MIN = 64  # below this many records the plain loop is as quick as setting up numpy
+
+
+def _uniform_run(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """(how many, stride, payload length) of the whole records from ``pos`` that repeat the
+    first one's header exactly (same magic, cflag 0, same length) and lie complete in the
+    buffer; (0, 0, 0) when fewer than _RUN_MIN do. Dense training data is such runs: every
+    record of a float32 matrix row has the same length, so its framing needs no per-record
+    header parsing, only a slice per record."""
+    magic, lrecord = _HEADER.unpack_from(buf, pos)
+    if magic != MAGIC or lrecord > MAX_LENGTH:
+        return 0, 0, 0
+    stride = 8 + padded(lrecord)
+    count = (end - pos) // stride
+    if count < _RUN_MIN:
+        return 0, 0, 0
+    headers = np.frombuffer(buf, np.uint64, count * stride // 8, pos).reshape(count, stride // 8)[:, 0] \
+        if stride % 8 == 0 and pos % 8 == 0 else \
+        np.frombuffer(buf, np.uint8, count * stride, pos).reshape(count, stride)[:, :8].copy().view(np.uint64)[:, 0]
+    differs = np.flatnonzero(headers != headers[0])
+    run = int(differs[0]) if differs.size else count
+    return (run, stride, lrecord) if run >= _RUN_MIN else (0, 0, 0)
 
 
 def _next_part(src: _ChunkReader) -> tuple[int, int, bytes] | None:
