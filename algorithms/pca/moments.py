@@ -74,7 +74,7 @@ class Accumulator:
     def _first_shift(features) -> np.ndarray:
         if issparse(features):
             return np.zeros(features.shape[1])
-        return np.asarray(features, dtype=np.float64).mean(axis=0)
+        return np.asarray(features).mean(axis=0, dtype=np.float64)  # float64 sums, no float64 copy
 
     def _add_dense(self, x: np.ndarray) -> None:
         dtype = np.float32 if x.dtype == np.float32 else np.float64
