@@ -83,12 +83,15 @@ class _ChunkReader:
         the buffer's end), which :func:`_next_part` then reads or reports."""
         buf, pos, end, out = self._buf, self._pos, len(self._buf), []
         unpack = _HEADER.unpack_from
+        previous, streak = -1, 0  # records in a row with the same header so far
         while pos + 8 <= end:
-            run, stride, length = _uniform_run(buf, pos, end)
-            if run:  # a block of records of one length: their headers checked in one numpy pass
-                out += [buf[at:at + length] for at in range(pos + 8, pos + run * stride, stride)]
-                pos += run * stride
-                continue
+            if streak >= _STREAK:  # looks like records of one length: try them as a block
+                streak = 0
+                run, stride, length = _uniform_run(buf, pos, end)
+                if run:
+                    out += [buf[at:at + length] for at in range(pos + 8, pos + run * stride, stride)]
+                    pos += run * stride
+                    continue
             magic, lrecord = unpack(buf, pos)
             if magic != MAGIC or lrecord > MAX_LENGTH:  # cflag bits set: lrecord > MAX_LENGTH
                 break
@@ -97,12 +100,15 @@ class _ChunkReader:
                 break
             out.append(buf[pos + 8:pos + 8 + lrecord])
             pos = following
+            streak = streak + 1 if lrecord == previous else 0
+            previous = lrecord
         self.offset += pos - self._pos
         self._pos = pos
         return out
 
 
 _RUN_MIN = 64  # below this many records the plain loop is as quick as setting up numpy
+_STREAK = 8  # equal headers in a row before a block is tried: variable-length data rarely pays
 
 
 def _uniform_run(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
@@ -115,15 +121,19 @@ def _uniform_run(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
     if magic != MAGIC or lrecord > MAX_LENGTH:
         return 0, 0, 0
     stride = 8 + padded(lrecord)
-    count = (end - pos) // stride
-    if count < _RUN_MIN:
-        return 0, 0, 0
-    headers = np.frombuffer(buf, np.uint64, count * stride // 8, pos).reshape(count, stride // 8)[:, 0] \
-        if stride % 8 == 0 and pos % 8 == 0 else \
-        np.frombuffer(buf, np.uint8, count * stride, pos).reshape(count, stride)[:, :8].copy().view(np.uint64)[:, 0]
+    available = (end - pos) // stride
+    if available < _RUN_MIN or _same_headers(buf, pos, stride, _RUN_MIN) < _RUN_MIN:
+        return 0, 0, 0  # a cheap look at the next few first: a failed try must cost little
+    return _same_headers(buf, pos, stride, available), stride, lrecord
+
+
+def _same_headers(buf: bytes, pos: int, stride: int, count: int) -> int:
+    """How many of the ``count`` slots of ``stride`` bytes from ``pos`` start with the 8 header
+    bytes at ``pos``, counting from the first until one differs."""
+    rows = np.frombuffer(buf, np.uint8, count * stride, pos).reshape(count, stride)
+    headers = rows[:, :8].copy().view(np.uint64)[:, 0]
     differs = np.flatnonzero(headers != headers[0])
-    run = int(differs[0]) if differs.size else count
-    return (run, stride, lrecord) if run >= _RUN_MIN else (0, 0, 0)
+    return int(differs[0]) if differs.size else count
 
 
 def _next_part(src: _ChunkReader) -> tuple[int, int, bytes] | None:
