@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 import numpy as np
-import scipy.sparse
 
 from algorithms.common import logs
 from algorithms.common.errors import ClientError
 from algorithms.io import RECORDIO_PROTOBUF, parse_content_type
+from algorithms.io.sparse import issparse, sp
 
 READ_BATCH = 10_000  # rows per decoded batch: large batches keep the recordio fast path busy
 
@@ -38,7 +38,7 @@ class Labelled:
 
     @property
     def is_sparse(self) -> bool:
-        return scipy.sparse.issparse(self.features)
+        return issparse(self.features)
 
     def take(self, rows) -> "Labelled":
         return Labelled(self.features[rows], self.labels[rows])
@@ -56,7 +56,7 @@ class Labelled:
         if "dense" in arrays:
             return Labelled(arrays["dense"], arrays["labels"])
         shape = tuple(int(v) for v in arrays["shape"])
-        matrix = scipy.sparse.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
+        matrix = sp().csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
         return Labelled(matrix, arrays["labels"])
 
 
@@ -68,7 +68,7 @@ def concat(parts: list[Labelled], feature_dim: int) -> Labelled:
         return parts[0]
     labels = np.concatenate([p.labels for p in parts])
     if any(p.is_sparse for p in parts):
-        return Labelled(scipy.sparse.vstack([scipy.sparse.csr_matrix(p.features) for p in parts], format="csr"), labels)
+        return Labelled(sp().vstack([sp().csr_matrix(p.features) for p in parts], format="csr"), labels)
     return Labelled(np.concatenate([p.features for p in parts]), labels)
 
 
@@ -102,11 +102,11 @@ def _checked(batch, channel: str, feature_dim: int, algorithm: str, recordio: bo
 
 def _with_width(features, feature_dim: int):
     width = features.shape[1]
-    if scipy.sparse.issparse(features):
+    if issparse(features):
         if width > feature_dim:
             raise ClientError(f"The data has {width} features, but feature_dim is {feature_dim}")
-        csr = scipy.sparse.csr_matrix(features, dtype=np.float32)
-        return scipy.sparse.csr_matrix((csr.data, csr.indices, csr.indptr), shape=(csr.shape[0], feature_dim))
+        csr = sp().csr_matrix(features, dtype=np.float32)
+        return sp().csr_matrix((csr.data, csr.indices, csr.indptr), shape=(csr.shape[0], feature_dim))
     if width != feature_dim:
         raise ClientError(f"The data has {width} features, but feature_dim is {feature_dim}")
     return np.ascontiguousarray(features, dtype=np.float32)

@@ -20,7 +20,14 @@ from algorithms.common.labelled_data import Labelled
 from algorithms.common.training import ChannelRule, TrainingContext
 from algorithms.factorization_machines import artifact
 from algorithms.factorization_machines.hyperparameters import SPECS
-from algorithms.factorization_machines.model import Adam, FMParams, initial, sigmoid, train_step
+from algorithms.factorization_machines.model import (
+    Adam,
+    FMParams,
+    dense_step,
+    initial,
+    sigmoid,
+    sparse_step,
+)
 from algorithms.io import JSON, JSONLINES, RECORDIO_PROTOBUF, Batch, parse_content_type
 
 ALGORITHM = "Factorization Machines"
@@ -110,12 +117,27 @@ class FactorizationMachinesSpec:
         return params
 
     def _epoch(self, params, adam, data: Labelled, hp: dict, binary: bool, rng) -> np.ndarray:
-        """One shuffled pass; every record's prediction just before its step (for train metrics)."""
+        """One shuffled pass; every record's prediction just before its step (for train metrics).
+
+        Sparse data is permuted once per epoch (one CSR gather, nnz-sized) so that each
+        mini-batch is a plain slice of its arrays; dense rows are gathered per mini-batch with
+        np.take, which needs no second copy of the data."""
         order = rng.permutation(len(data))
+        size, labels = hp["mini_batch_size"], data.labels[order]
         raw = np.empty(len(data), np.float32)
-        for start in range(0, len(order), hp["mini_batch_size"]):
-            rows = order[start:start + hp["mini_batch_size"]]
-            raw[rows] = train_step(params, adam, data.features[rows], data.labels[rows], binary)
+        if data.is_sparse:
+            shuffled = data.features[order]
+            data_, indices, indptr = shuffled.data, shuffled.indices, shuffled.indptr
+            for start in range(0, len(order), size):
+                bounds = indptr[start:start + size + 1]
+                first, last = bounds[0], bounds[-1]
+                raw[order[start:start + size]] = sparse_step(
+                    params, adam, data_[first:last], indices[first:last], bounds - first,
+                    labels[start:start + size], binary)
+            return raw
+        for start in range(0, len(order), size):
+            rows = order[start:start + size]
+            raw[rows] = dense_step(params, adam, np.take(data.features, rows, axis=0), labels[start:start + size], binary)
         return raw
 
     def _test(self, ctx: TrainingContext, hp: dict, params: FMParams) -> None:

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse
+
+from algorithms.io.sparse import issparse
 
 EPSILON = 1e-8
 BETA_1, BETA_2 = 0.9, 0.999
@@ -43,12 +44,14 @@ class FMParams:
 
 
 def _squared(x):
-    return x.multiply(x).tocsr() if scipy.sparse.issparse(x) else x * x
+    return x.multiply(x).tocsr() if issparse(x) else x * x
 
 
 def _forward(x, x2, w0, w, v):
     xv = np.asarray(x @ v)
-    interactions = 0.5 * (np.einsum("ij,ij->i", xv, xv) - np.asarray(x2 @ (v * v)).sum(axis=1))
+    # Σ_f Σ_i v_if² x_i² = x² · (Σ_f v_if²): one matrix-vector product, not k of them
+    squares = np.asarray(x2 @ np.einsum("ij,ij->i", v, v)).ravel()
+    interactions = 0.5 * (np.einsum("ij,ij->i", xv, xv) - squares)
     return (w0[0] + np.asarray(x @ w).ravel() + interactions).astype(np.float32), xv
 
 
@@ -62,7 +65,9 @@ def initial(shape, method: str, hp: dict, group: str, rng) -> np.ndarray:
 
 
 class Adam:
-    """Adam moments per parameter group; `rows` limits an update to some rows (lazy update)."""
+    """Adam moments per parameter group; `rows` limits an update to some rows (lazy update).
+    Updates run in place on the gathered rows (or the whole group): a step over a few thousand
+    rows is memory traffic, and every temporary is another pass over it."""
 
     def __init__(self, params: FMParams, hp: dict):
         self.hp, self.t = hp, 0
@@ -71,20 +76,27 @@ class Adam:
                         (("bias", params.w0), ("linear", params.w), ("factors", params.v))}
 
     def step(self, group: str, param: np.ndarray, grad: np.ndarray, rows=None) -> None:
+        """``grad`` (float32, owned by the caller, overwritten) for ``param`` or its ``rows``."""
         hp = self.hp
         current = _rows(param, rows)
-        grad = grad + hp[f"{group}_wd"] * current
+        grad += np.float32(hp[f"{group}_wd"]) * current
         if hp["clip_gradient"]:
             np.clip(grad, -hp["clip_gradient"], hp["clip_gradient"], out=grad)
         first, second = self.moments[group]
-        m = BETA_1 * _rows(first, rows) + (1 - BETA_1) * grad
-        s = BETA_2 * _rows(second, rows) + (1 - BETA_2) * grad * grad
+        m, s = _rows(first, rows), _rows(second, rows)
+        m *= np.float32(BETA_1)
+        m += np.float32(1 - BETA_1) * grad
+        s *= np.float32(BETA_2)
+        grad *= grad
+        s += np.float32(1 - BETA_2) * grad
         rate = hp[f"{group}_lr"] * np.sqrt(1 - BETA_2 ** self.t) / (1 - BETA_1 ** self.t)
-        updated = current - rate * m / (np.sqrt(s) + self.eps)
-        if rows is None:
-            first[...], second[...], param[...] = m, s, updated
-        else:
-            first[rows], second[rows], param[rows] = m, s, updated
+        step = np.sqrt(s)
+        step += np.float32(self.eps)
+        np.divide(m, step, out=step)
+        step *= np.float32(rate)
+        current -= step
+        if rows is not None:  # gathered copies: write them back
+            first[rows], second[rows], param[rows] = m, s, current
 
 
 def _rows(array: np.ndarray, rows) -> np.ndarray:
@@ -92,27 +104,82 @@ def _rows(array: np.ndarray, rows) -> np.ndarray:
     return array if rows is None else np.take(array, rows, axis=0)
 
 
-def _active(x):
-    """(columns a batch uses, the batch over just those columns)."""
-    if not scipy.sparse.issparse(x):
-        return None, x
-    columns, local = np.unique(x.indices, return_inverse=True)
-    return columns, scipy.sparse.csr_matrix((x.data, local.ravel(), x.indptr), shape=(x.shape[0], len(columns)))
+def _loss_gradient(raw: np.ndarray, y: np.ndarray, binary: bool, hp: dict) -> np.ndarray:
+    """d loss / d ŷ per record, scaled as MXNet's rescale_grad (default 1 / batch size)."""
+    g = (sigmoid(raw) if binary else raw) - y
+    g = g * hp["rescale_grad"] if hp["rescale_grad"] else g / len(y)
+    return g.astype(np.float32)
 
 
 def train_step(params: FMParams, adam: Adam, x, y: np.ndarray, binary: bool) -> np.ndarray:
-    """One Adam step on a mini-batch; returns the batch's predictions before the step."""
-    columns, xs = _active(x)
-    w, v = _rows(params.w, columns), _rows(params.v, columns)
-    x2 = _squared(xs)
-    raw, xv = _forward(xs, x2, params.w0, w, v)
-    g = (sigmoid(raw) if binary else raw) - y
-    g = g * adam.hp["rescale_grad"] if adam.hp["rescale_grad"] else g / len(y)
-    g = g.astype(np.float32)
-    grad_w = np.asarray(xs.T @ g).ravel()
-    grad_v = np.asarray(xs.T @ (g[:, None] * xv)) - v * np.asarray(x2.T @ g).reshape(-1, 1)
+    """One Adam step on a mini-batch (ndarray or CSR); returns its predictions before the step."""
+    if issparse(x):
+        return sparse_step(params, adam, x.data, x.indices, x.indptr, y, binary)
+    return dense_step(params, adam, x, y, binary)
+
+
+def dense_step(params: FMParams, adam: Adam, x: np.ndarray, y: np.ndarray, binary: bool) -> np.ndarray:
+    """The dense step in two matrix products: x·[w V] forward and xᵀ·[g, g⊙xV] backward (plus
+    two matrix-vector products for the squared terms), instead of six separate ones."""
+    k = params.v.shape[1]
+    wv = np.empty((params.v.shape[0], k + 1), np.float32)
+    wv[:, 0], wv[:, 1:] = params.w, params.v
+    forward = x @ wv
+    xv = forward[:, 1:]
+    x2 = x * x
+    squares = x2 @ np.einsum("ij,ij->i", params.v, params.v)
+    raw = (params.w0[0] + forward[:, 0] + 0.5 * (np.einsum("ij,ij->i", xv, xv) - squares)).astype(np.float32)
+    g = _loss_gradient(raw, y, binary, adam.hp)
+    back = np.empty_like(forward)
+    back[:, 0] = g
+    np.multiply(g[:, None], xv, out=back[:, 1:])
+    grads = x.T @ back  # (d, k + 1): ∂/∂w and the first term of ∂/∂V
+    grad_v = grads[:, 1:] - params.v * (x2.T @ g)[:, None]
     adam.t += 1
     adam.step("bias", params.w0, np.array([g.sum()], np.float32))
-    adam.step("linear", params.w, grad_w.astype(np.float32), columns)
-    adam.step("factors", params.v, grad_v.astype(np.float32), columns)
+    adam.step("linear", params.w, np.ascontiguousarray(grads[:, 0]))
+    adam.step("factors", params.v, grad_v)
     return raw
+
+
+def sparse_step(params: FMParams, adam: Adam, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
+                y: np.ndarray, binary: bool) -> np.ndarray:
+    """The sparse step on a CSR batch's arrays, in numpy segment sums: per record (rows are
+    contiguous in CSR order) and per feature (after one sort of the batch's column indices).
+    Only the rows of w and V for the features present are read and updated. Building scipy
+    matrices per mini-batch cost more than the arithmetic (index-dtype checks, constructors)."""
+    n, nnz = len(indptr) - 1, len(indices)
+    counts = np.diff(indptr)
+    record = np.repeat(np.arange(n), counts)
+    by_column = np.argsort(indices, kind="stable")
+    ordered = indices[by_column]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1]))) if nnz else np.zeros(0, np.intp)
+    columns = ordered[starts]
+    local = np.empty(nnz, np.intp)
+    local[by_column] = np.repeat(np.arange(len(columns)), np.diff(np.append(starts, nnz)))
+    w, v = np.take(params.w, columns), np.take(params.v, columns, axis=0)
+    x_v = data[:, None] * np.take(v, local, axis=0)  # (nnz, k): x_i v_if per non-zero
+    xv = _per_record(x_v, indptr, counts)
+    linear = _per_record(data * np.take(w, local), indptr, counts)
+    squares = _per_record(data * data * np.take(np.einsum("ij,ij->i", v, v), local), indptr, counts)
+    raw = (params.w0[0] + linear + 0.5 * (np.einsum("ij,ij->i", xv, xv) - squares)).astype(np.float32)
+    g = _loss_gradient(raw, y, binary, adam.hp)
+    g_x = data * np.take(g, record)
+    terms = np.empty((nnz, v.shape[1] + 2), np.float32)  # per non-zero: g·x, g·x², g·x·xV
+    terms[:, 0], terms[:, 1] = g_x, g_x * data
+    np.multiply(g_x[:, None], np.take(xv, record, axis=0), out=terms[:, 2:])
+    sums = np.add.reduceat(terms[by_column], starts, axis=0) if nnz else terms[:0]
+    adam.t += 1
+    adam.step("bias", params.w0, np.array([g.sum()], np.float32))
+    adam.step("linear", params.w, np.ascontiguousarray(sums[:, 0]), columns)
+    adam.step("factors", params.v, sums[:, 2:] - v * sums[:, 1:2], columns)
+    return raw
+
+
+def _per_record(values: np.ndarray, indptr: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Sums of ``values`` (one entry or row per non-zero, in CSR order) per record."""
+    out = np.zeros((len(counts),) + values.shape[1:], np.float32)
+    filled = counts > 0
+    if filled.any():
+        out[filled] = np.add.reduceat(values, indptr[:-1][filled], axis=0)
+    return out

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
-import scipy.sparse
 
 from .errors import DataFormatError
+from .sparse import issparse, sp
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Batch:
 
     @property
     def is_sparse(self) -> bool:
-        return scipy.sparse.issparse(self.features)
+        return issparse(self.features)
 
 
 def concat_batches(batches: list[Batch]) -> Batch:
@@ -46,7 +46,7 @@ def concat_batches(batches: list[Batch]) -> Batch:
         return batches[0]
     if any(b.is_sparse for b in batches):
         width = max(b.features.shape[1] for b in batches)
-        feats = scipy.sparse.vstack(
+        feats = sp().vstack(
             [_as_csr(b.features, width) for b in batches], format="csr")
     else:
         feats = np.concatenate([b.features for b in batches])
@@ -54,10 +54,10 @@ def concat_batches(batches: list[Batch]) -> Batch:
                  _concat_optional([b.weights for b in batches], "weights"))
 
 
-def _as_csr(features: Any, width: int) -> scipy.sparse.csr_matrix:
-    m = scipy.sparse.csr_matrix(features)
+def _as_csr(features: Any, width: int) -> Any:
+    m = sp().csr_matrix(features)
     if m.shape[1] != width:
-        m = scipy.sparse.csr_matrix((m.data, m.indices, m.indptr), shape=(m.shape[0], width))
+        m = sp().csr_matrix((m.data, m.indices, m.indptr), shape=(m.shape[0], width))
     return m
 
 

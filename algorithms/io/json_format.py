@@ -22,10 +22,10 @@ import os
 from typing import Any, BinaryIO, Iterator, Mapping
 
 import numpy as np
-import scipy.sparse
 
 from .batch import Batch
 from .errors import DataFormatError
+from .sparse import sp
 from .text import iter_line_batches
 
 JSON = "application/json"
@@ -129,7 +129,7 @@ def _rows_to_batch(rows: list[_Row], where: str, dtype: Any) -> Batch:
         data += r.values
         cols += keys
         indptr.append(len(data))
-    return Batch(scipy.sparse.csr_matrix((np.array(data, dtype), np.array(cols, np.int64),
+    return Batch(sp().csr_matrix((np.array(data, dtype), np.array(cols, np.int64),
                                           np.array(indptr, np.int64)), shape=(len(rows), width)))
 
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO, Iterator
 
+import numpy as np
+
 from .errors import DataFormatError
 
 MAGIC = 0xCED7230A
@@ -73,30 +75,89 @@ class _ChunkReader:
         self.offset += n
         return self._buf, start
 
+    def whole_records(self) -> list[bytes]:
+        """The payloads of the whole records (cflag 0, right magic) that lie complete, padding
+        included, at the front of the buffer, consumed. This tight loop frames the bulk of a
+        file: one header unpack per record, no generator step or method call, several times
+        faster than :func:`_next_part`; it stops at anything else (a split part, a bad magic,
+        the buffer's end), which :func:`_next_part` then reads or reports."""
+        buf, pos, end, out = self._buf, self._pos, len(self._buf), []
+        unpack = _HEADER.unpack_from
+        previous, streak = -1, 0  # records in a row with the same header so far
+        while pos + 8 <= end:
+            if streak >= _STREAK:  # looks like records of one length: try them as a block
+                streak = 0
+                run, stride, length = _uniform_run(buf, pos, end)
+                if run:
+                    out += [buf[at:at + length] for at in range(pos + 8, pos + run * stride, stride)]
+                    pos += run * stride
+                    continue
+            magic, lrecord = unpack(buf, pos)
+            if magic != MAGIC or lrecord > MAX_LENGTH:  # cflag bits set: lrecord > MAX_LENGTH
+                break
+            following = pos + 8 + ((lrecord + 3) & ~3)
+            if following > end:
+                break
+            out.append(buf[pos + 8:pos + 8 + lrecord])
+            pos = following
+            streak = streak + 1 if lrecord == previous else 0
+            previous = lrecord
+        self.offset += pos - self._pos
+        self._pos = pos
+        return out
 
-def _parts(src: _ChunkReader) -> Iterator[tuple[int, int, bytes]]:
-    """(byte offset, cflag, payload) of each framed part, in order."""
-    while True:
-        offset = src.offset
-        have = src.ensure(8)
-        if have == 0:
-            return
-        if have < 8:
-            raise DataFormatError(f"RecordIO: truncated header at byte {offset}: {have} of 8 "
-                                  f"bytes; the data ends inside a record")
-        buf, at = src.take(8)
-        magic, lrecord = _HEADER.unpack_from(buf, at)
-        if magic != MAGIC:
-            raise DataFormatError(
-                f"RecordIO: bad magic 0x{magic:08X} at byte {offset}; expected 0x{MAGIC:08X}. "
-                f"Is this really application/x-recordio-protobuf data?")
-        cflag, length = lrecord >> 29, lrecord & MAX_LENGTH
-        size = padded(length)
-        if src.ensure(size) < size:
-            raise DataFormatError(f"RecordIO: the record at byte {offset} declares {length} "
-                                  f"bytes but the data ends first")
-        buf, at = src.take(size)
-        yield offset, cflag, buf[at:at + length]
+
+_RUN_MIN = 64  # below this many records the plain loop is as quick as setting up numpy
+_STREAK = 8  # equal headers in a row before a block is tried: variable-length data rarely pays
+
+
+def _uniform_run(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """(how many, stride, payload length) of the whole records from ``pos`` that repeat the
+    first one's header exactly (same magic, cflag 0, same length) and lie complete in the
+    buffer; (0, 0, 0) when fewer than _RUN_MIN do. Dense training data is such runs: every
+    record of a float32 matrix row has the same length, so its framing needs no per-record
+    header parsing, only a slice per record."""
+    magic, lrecord = _HEADER.unpack_from(buf, pos)
+    if magic != MAGIC or lrecord > MAX_LENGTH:
+        return 0, 0, 0
+    stride = 8 + padded(lrecord)
+    available = (end - pos) // stride
+    if available < _RUN_MIN or _same_headers(buf, pos, stride, _RUN_MIN) < _RUN_MIN:
+        return 0, 0, 0  # a cheap look at the next few first: a failed try must cost little
+    return _same_headers(buf, pos, stride, available), stride, lrecord
+
+
+def _same_headers(buf: bytes, pos: int, stride: int, count: int) -> int:
+    """How many of the ``count`` slots of ``stride`` bytes from ``pos`` start with the 8 header
+    bytes at ``pos``, counting from the first until one differs."""
+    rows = np.frombuffer(buf, np.uint8, count * stride, pos).reshape(count, stride)
+    headers = rows[:, :8].copy().view(np.uint64)[:, 0]
+    differs = np.flatnonzero(headers != headers[0])
+    return int(differs[0]) if differs.size else count
+
+
+def _next_part(src: _ChunkReader) -> tuple[int, int, bytes] | None:
+    """(byte offset, cflag, payload) of the next framed part, or None at the end of the data."""
+    offset = src.offset
+    have = src.ensure(8)
+    if have == 0:
+        return None
+    if have < 8:
+        raise DataFormatError(f"RecordIO: truncated header at byte {offset}: {have} of 8 "
+                              f"bytes; the data ends inside a record")
+    buf, at = src.take(8)
+    magic, lrecord = _HEADER.unpack_from(buf, at)
+    if magic != MAGIC:
+        raise DataFormatError(
+            f"RecordIO: bad magic 0x{magic:08X} at byte {offset}; expected 0x{MAGIC:08X}. "
+            f"Is this really application/x-recordio-protobuf data?")
+    cflag, length = lrecord >> 29, lrecord & MAX_LENGTH
+    size = padded(length)
+    if src.ensure(size) < size:
+        raise DataFormatError(f"RecordIO: the record at byte {offset} declares {length} "
+                              f"bytes but the data ends first")
+    buf, at = src.take(size)
+    return offset, cflag, buf[at:at + length]
 
 
 def iter_records(fileobj: BinaryIO, chunk_size: int = DEFAULT_CHUNK) -> Iterator[bytes]:
@@ -105,8 +166,18 @@ def iter_records(fileobj: BinaryIO, chunk_size: int = DEFAULT_CHUNK) -> Iterator
     Raises :class:`DataFormatError` naming the byte offset on a bad magic, a truncated record or
     an out-of-order cflag.
     """
+    src = _ChunkReader(fileobj, chunk_size)
     pieces: list[bytes] | None = None  # the parts of a split record collected so far
-    for offset, cflag, payload in _parts(_ChunkReader(fileobj, chunk_size)):
+    while True:
+        if pieces is None:
+            whole = src.whole_records()
+            if whole:
+                yield from whole
+                continue
+        part = _next_part(src)
+        if part is None:
+            break
+        offset, cflag, payload = part
         if pieces is None and cflag == CFLAG_WHOLE:
             yield payload
         elif pieces is None and cflag == CFLAG_START:

@@ -20,16 +20,29 @@ from itertools import islice
 from typing import Any, BinaryIO, Iterator, Mapping
 
 import numpy as np
-import scipy.sparse
 
-from . import recordio
+from . import protobuf_columns, recordio
 from .batch import Batch
 from .errors import DataFormatError
 from .protobuf_wire import (
-    DTYPES, FIXED_WIDTH, RawTensor, Record, Tensor, bytes_per_row, decode_tensor, decode_varints,
-    dense_value_spans, encode_varints, packed_values, parse_record, parse_record_raw, row_slices,
-    tensor_kind, varint_bytes,
+    DTYPES,
+    FIXED_WIDTH,
+    RawTensor,
+    Record,
+    Tensor,
+    bytes_per_row,
+    decode_tensor,
+    decode_varints,
+    dense_value_spans,
+    encode_varints,
+    packed_values,
+    parse_record,
+    parse_record_raw,
+    row_slices,
+    tensor_kind,
+    varint_bytes,
 )
+from .sparse import issparse, sp
 
 CONTENT_TYPE = "application/x-recordio-protobuf"
 _EMPTY_KEYS = np.zeros(0, np.uint64)
@@ -85,6 +98,10 @@ def read_recordio_protobuf(
             if not chunk:
                 return
             batch = _fast_dense_batch(chunk, feature_key, label_key)
+            if batch is None:
+                batch = protobuf_columns.sparse_batch(chunk)
+                if batch is not None and force_dense:
+                    batch = Batch(batch.features.toarray(), batch.labels)
             if batch is None:
                 batch = _assemble([parse_record_raw(p) for p in chunk], first, force_dense,
                                   feature_key, label_key)
@@ -147,7 +164,7 @@ def _assemble(records: list[Record], first: int, force_dense: bool, feature_key:
             features = _sparse_rows(tensors, first)
         else:
             features = _dense_rows(tensors, first)
-    if force_dense and scipy.sparse.issparse(features):
+    if force_dense and issparse(features):
         features = features.toarray()
     return Batch(features, _labels(records, first, label_key))
 
@@ -218,7 +235,7 @@ def _raw_features(raws: list[RawTensor], first: int) -> Any:
 
 
 def _csr(values: np.ndarray, keys: np.ndarray, counts: np.ndarray, key_counts: np.ndarray,
-         raws: list[RawTensor], first: int) -> scipy.sparse.csr_matrix:
+         raws: list[RawTensor], first: int) -> Any:
     bad = np.flatnonzero(key_counts != counts)
     if bad.size:
         raise DataFormatError(f"record {first + bad[0]}: {key_counts[bad[0]]} keys but "
@@ -235,7 +252,7 @@ def _csr(values: np.ndarray, keys: np.ndarray, counts: np.ndarray, key_counts: n
         raise DataFormatError(f"record {first + row}: key {int(keys[out[0]])} is out of range "
                               f"for shape {list(raws[row].shape)}")
     indptr = np.concatenate(([0], np.cumsum(counts)))
-    return scipy.sparse.csr_matrix((values, keys.astype(np.int64), indptr),
+    return sp().csr_matrix((values, keys.astype(np.int64), indptr),
                                    shape=(len(raws), int(widths.max())))
 
 
@@ -267,14 +284,14 @@ def _sparse_row(t: Tensor, index: int) -> tuple[np.ndarray, np.ndarray, int]:
     return t.values, keys, width
 
 
-def _sparse_rows(tensors: list[Tensor], first: int) -> scipy.sparse.csr_matrix:
+def _sparse_rows(tensors: list[Tensor], first: int) -> Any:
     rows = [_sparse_row(t, first + i) for i, t in enumerate(tensors)]
     indptr = np.zeros(len(rows) + 1, np.int64)
     np.cumsum([r[1].size for r in rows], out=indptr[1:])
     values = np.concatenate([r[0] for r in rows])
     cols = np.concatenate([r[1] for r in rows]).astype(np.int64)
     width = max(r[2] for r in rows)
-    return scipy.sparse.csr_matrix((values, cols, indptr), shape=(len(rows), width))
+    return sp().csr_matrix((values, cols, indptr), shape=(len(rows), width))
 
 
 def _labels(records: list[Record], first: int, key: str) -> np.ndarray | None:
@@ -316,8 +333,8 @@ _SECTION_TAG = {"features": b"\x0a", "label": b"\x12"}  # Record field 1/2, wire
 
 def _tensors(matrix: Any, what: str) -> tuple[int, list[bytes]]:
     """(Value oneof field, serialized tensor message per row) for a 2-D array or sparse matrix."""
-    if scipy.sparse.issparse(matrix):
-        csr = scipy.sparse.csr_matrix(matrix)
+    if issparse(matrix):
+        csr = sp().csr_matrix(matrix)
         csr.sort_indices()
         kind = tensor_kind(csr.dtype, what)
         counts = np.diff(csr.indptr).astype(np.int64)
@@ -354,7 +371,7 @@ def _add_entries(rows: list[list[bytes]], section: str, name: str, matrix: Any) 
 
 
 def _as_rows(column: Any, n: int, what: str) -> Any:
-    if scipy.sparse.issparse(column):
+    if issparse(column):
         if column.shape[0] != n:
             raise ValueError(f"{what} has {column.shape[0]} rows, expected {n}")
         return column
@@ -375,7 +392,7 @@ def encode_records(features: Any = None, labels: Any = None, *, dtype: Any = Non
     Float64Tensor, integers → Int32Tensor); ``dtype`` casts everything first. SageMaker's
     built-in algorithms answer in float32.
     """
-    if features is not None and not scipy.sparse.issparse(features):
+    if features is not None and not issparse(features):
         features = np.asarray(features)
         features = features.reshape(1, -1) if features.ndim == 1 else features
     if labels is not None and not isinstance(labels, Mapping):

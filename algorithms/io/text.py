@@ -19,10 +19,10 @@ import re
 from typing import Any, BinaryIO, Iterator, Mapping
 
 import numpy as np
-import scipy.sparse
 
 from .batch import Batch
 from .errors import DataFormatError
+from .sparse import sp
 
 CSV = "text/csv"
 LIBSVM = "text/libsvm"
@@ -214,7 +214,7 @@ def _parse_libsvm_lines(lines: list[str], numbers: list[int], num_features: int 
     width = _libsvm_width(cols, counts, numbers, num_features, indexing)
     indptr = np.zeros(len(lines) + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
-    features = scipy.sparse.csr_matrix((vals, cols, indptr), shape=(len(lines), width))
+    features = sp().csr_matrix((vals, cols, indptr), shape=(len(lines), width))
     features.sum_duplicates()
     return Batch(features, labels, weights)
 

@@ -14,13 +14,13 @@ verbose=true` (or jsonlines/recordio with `verbose=true`) adds each row's `dista
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse
 
 from algorithms.common import logs
 from algorithms.common.errors import ClientError
 from algorithms.common.hyperparameters import HP, auto_or, choice, integer
 from algorithms.common.training import ChannelRule, TrainingContext
 from algorithms.io import CSV, JSON, JSONLINES, RECORDIO_PROTOBUF, Batch, parse_accept
+from algorithms.io.sparse import issparse
 from algorithms.knn import index as knn_index
 
 MODEL_FILE = "model_algo-1"
@@ -28,7 +28,7 @@ _POSITIVE = {"check": lambda v: v > 0, "expect": "an integer greater than 0"}
 
 
 def _features(batch: Batch, feature_dim: int) -> np.ndarray:
-    features = batch.features.toarray() if scipy.sparse.issparse(batch.features) else batch.features
+    features = batch.features.toarray() if issparse(batch.features) else batch.features
     if features.shape[1] != feature_dim:
         raise ClientError(f"The data has {features.shape[1]} features, but feature_dim is {feature_dim}")
     return np.asarray(features, np.float32)
@@ -158,7 +158,7 @@ class KNNSpec:
         dim = model.config["feature_dim"]
         if batch.features.shape[1] != dim:
             raise ValueError(f"each record needs {dim} features, not {batch.features.shape[1]}")
-        features = batch.features.toarray() if scipy.sparse.issparse(batch.features) else batch.features
+        features = batch.features.toarray() if issparse(batch.features) else batch.features
         columns = model.predict(features)
         if not any(choice.flag("verbose") for choice in parse_accept(accept)):
             columns = {"predicted_label": columns["predicted_label"]}

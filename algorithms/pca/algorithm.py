@@ -14,7 +14,6 @@ in ascending order of `s`. Inference projects `(x - mean) · v`.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse
 
 from algorithms.common import logs
 from algorithms.common.errors import ClientError
@@ -22,6 +21,7 @@ from algorithms.common.hyperparameters import HP, boolean, choice, integer
 from algorithms.common.prefetch import prefetch
 from algorithms.common.training import ChannelRule, TrainingContext
 from algorithms.io import CSV, JSON, JSONLINES, RECORDIO_PROTOBUF, Batch, ndarray
+from algorithms.io.sparse import issparse
 from algorithms.pca import moments as mom
 from algorithms.pca import solve
 
@@ -175,5 +175,5 @@ class PCASpec:
 
 
 def _dense(features) -> np.ndarray:
-    array = features.toarray() if scipy.sparse.issparse(features) else features
+    array = features.toarray() if issparse(features) else features
     return np.asarray(array, dtype=np.float32)

@@ -17,9 +17,11 @@ keys) stay sparse: their shift is zero and ``XᵀX`` is taken on the CSR matrix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import scipy.sparse
+
+from algorithms.io.sparse import issparse
 
 SKETCH_SEED = 0x5CA1AB1E  # every host must draw the same Ω
 
@@ -62,17 +64,17 @@ class Accumulator:
             return
         if self.shift is None:
             self.shift = self._first_shift(features)
-        if scipy.sparse.issparse(features) and not self.shift.any():
+        if issparse(features) and not self.shift.any():
             self._add_sparse(features.tocsr())
         else:
-            dense = features.toarray() if scipy.sparse.issparse(features) else np.asarray(features)
+            dense = features.toarray() if issparse(features) else np.asarray(features)
             self._add_dense(dense)
 
     @staticmethod
     def _first_shift(features) -> np.ndarray:
-        if scipy.sparse.issparse(features):
+        if issparse(features):
             return np.zeros(features.shape[1])
-        return np.asarray(features, dtype=np.float64).mean(axis=0)
+        return np.asarray(features).mean(axis=0, dtype=np.float64)  # float64 sums, no float64 copy
 
     def _add_dense(self, x: np.ndarray) -> None:
         dtype = np.float32 if x.dtype == np.float32 else np.float64
@@ -84,7 +86,7 @@ class Accumulator:
         else:
             self.scatter += y.T @ (y @ self.omega.astype(dtype))
 
-    def _add_sparse(self, x: scipy.sparse.csr_matrix) -> None:
+    def _add_sparse(self, x: Any) -> None:
         x = x.astype(np.float64)
         self.n += x.shape[0]
         self.total += np.asarray(x.sum(axis=0)).ravel()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-import scipy.sparse
 
 from algorithms.common import logs
 from algorithms.common.errors import ClientError
@@ -23,6 +22,7 @@ from algorithms.common.hyperparameters import HP, REQUIRED, integer, json_list
 from algorithms.common.prefetch import prefetch
 from algorithms.common.training import ChannelRule, TrainingContext
 from algorithms.io import CSV, JSON, JSONLINES, RECORDIO_PROTOBUF, Batch
+from algorithms.io.sparse import issparse
 from algorithms.random_cut_forest import forest as rcf
 from algorithms.random_cut_forest import sampler
 
@@ -36,7 +36,7 @@ def _between(name: str, low: int, high: int, default=REQUIRED) -> HP:
 
 
 def dense_rows(batch: Batch, feature_dim: int) -> np.ndarray:
-    features = batch.features.toarray() if scipy.sparse.issparse(batch.features) else batch.features
+    features = batch.features.toarray() if issparse(batch.features) else batch.features
     if features.shape[1] != feature_dim:
         raise ClientError(f"The data has {features.shape[1]} features, but feature_dim is {feature_dim}")
     return np.asarray(features, dtype=np.float32)
@@ -126,7 +126,7 @@ class RandomCutForestSpec:
     def predict(self, forest: rcf.Forest, batch: Batch, accept) -> dict[str, np.ndarray]:
         if batch.features.shape[1] != forest.feature_dim:
             raise ValueError(f"each record needs {forest.feature_dim} features, not {batch.features.shape[1]}")
-        features = batch.features.toarray() if scipy.sparse.issparse(batch.features) else batch.features
+        features = batch.features.toarray() if issparse(batch.features) else batch.features
         return {"score": forest.score(features).astype(np.float32)}
 
 

@@ -14,6 +14,15 @@ small products are several times slower on a busy machine): what the FM computat
 (100 features, a regression target with pairwise interactions) and sparse (one-hot user and item
 out of 10,000 features, a binary label from their latent match). Each figure is the median of
 --repeat runs; held-out RMSE / accuracy are printed so speed cannot hide a wrong result.
+
+The target (<= 1.5x) is judged like for like, as pca_bench.py does: our time after start-up
+(reading and training, from the program's own log) against the reference fit on arrays in
+memory, and our program against the reference *program*: a fresh interpreter importing numpy
+(and threadpoolctl, to run BLAS on one thread as ours does), loading the same training rows from
+.npy (dense) or scipy's .npz (sparse, which imports scipy.sparse), fitting numpy_fm.NumpyFM and
+saving its parameters. It is met when both are. (Until 2026-11-28 the only ratio was our whole
+program, interpreter start and imports included, over the in-memory fit, which had paid neither
+start-up nor reading; it is still printed, as "program / in-memory".)
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import argparse
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,10 +46,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import run_train, write_config  # noqa: E402
+from numpy_fm import NumpyFM  # noqa: E402
 
 from algorithms.common.mxnet_checkpoint import read_params  # noqa: E402
 from algorithms.io import encode_records  # noqa: E402
 
+TARGET = 1.5
 HYPERPARAMETERS = {"num_factors": 8, "epochs": 5, "mini_batch_size": 1000, "bias_lr": 0.1, "linear_lr": 0.01,
                    "factors_lr": 0.01, "bias_wd": 0.01, "linear_wd": 0.001, "factors_wd": 0.00001,
                    "factors_init_sigma": 0.1}
@@ -63,46 +75,40 @@ def sparse_data(rows: int, users: int = 5000, items: int = 5000, seed: int = 1):
     return X, y
 
 
-class NumpyFM:
-    """The reference: Rendle's FM with Adam (dense updates of every parameter), nothing else."""
+REFERENCE_PROGRAM = """
+import sys, numpy as np
+from threadpoolctl import threadpool_limits
+sys.path.insert(0, sys.argv[1])
+from numpy_fm import NumpyFM
+data, hp = sys.argv[2], {k: float(v) for k, v in (a.split("=") for a in sys.argv[5:])}
+if data.endswith(".npz"):
+    import scipy.sparse
+    X = scipy.sparse.load_npz(data)
+else:
+    X = np.load(data)
+y = np.load(sys.argv[3])
+with threadpool_limits(limits=1, user_api="blas"):
+    fm = NumpyFM(X.shape[1], int(hp["num_factors"]), hp, hp["binary"] > 0).fit(X, y, int(hp["epochs"]),
+                                                                             int(hp["mini_batch_size"]))
+np.savez(sys.argv[4], **fm.p)
+"""
 
-    def __init__(self, d: int, k: int, hp: dict, binary: bool, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        self.p = {"bias": np.zeros(1, np.float32), "linear": rng.normal(0, 0.01, d).astype(np.float32),
-                  "factors": rng.normal(0, hp["factors_init_sigma"], (d, k)).astype(np.float32)}
-        self.m = {k_: np.zeros_like(v) for k_, v in self.p.items()}
-        self.s = {k_: np.zeros_like(v) for k_, v in self.p.items()}
-        self.hp, self.binary, self.t = hp, binary, 0
 
-    def predict(self, X) -> np.ndarray:
-        xv = np.asarray(X @ self.p["factors"])
-        x2 = X.multiply(X) if scipy.sparse.issparse(X) else X * X
-        pairs = 0.5 * ((xv * xv).sum(1) - np.asarray(x2 @ self.p["factors"] ** 2).sum(1))
-        return self.p["bias"][0] + np.asarray(X @ self.p["linear"]).ravel() + pairs
-
-    def fit(self, X, y, epochs: int, batch: int) -> "NumpyFM":
-        rng = np.random.default_rng(0)
-        for _ in range(epochs):
-            order = rng.permutation(X.shape[0])
-            for start in range(0, len(order), batch):
-                rows = order[start:start + batch]
-                self.step(X[rows], y[rows])
-        return self
-
-    def step(self, X, y) -> None:
-        raw = self.predict(X)
-        g = ((1 / (1 + np.exp(-raw)) if self.binary else raw) - y) / len(y)
-        xv = np.asarray(X @ self.p["factors"])
-        x2 = X.multiply(X) if scipy.sparse.issparse(X) else X * X
-        grads = {"bias": np.array([g.sum()]), "linear": np.asarray(X.T @ g).ravel(),
-                 "factors": np.asarray(X.T @ (g[:, None] * xv)) - self.p["factors"] * np.asarray(x2.T @ g).reshape(-1, 1)}
-        self.t += 1
-        for name, grad in grads.items():
-            grad = grad + self.hp[f"{name}_wd"] * self.p[name]
-            self.m[name] = 0.9 * self.m[name] + 0.1 * grad
-            self.s[name] = 0.999 * self.s[name] + 0.001 * grad * grad
-            rate = self.hp[f"{name}_lr"] * np.sqrt(1 - 0.999 ** self.t) / (1 - 0.9 ** self.t)
-            self.p[name] = (self.p[name] - rate * self.m[name] / (np.sqrt(self.s[name]) + 1e-8)).astype(np.float32)
+def run_reference_program(X, y, hp: dict, binary: bool) -> float:
+    """The reference as a program (see the module docstring): start, imports, load, fit, save."""
+    folder = Path(tempfile.mkdtemp(prefix="fm-bench-reference-"))
+    data = folder / ("train.npz" if scipy.sparse.issparse(X) else "train.npy")
+    if scipy.sparse.issparse(X):
+        scipy.sparse.save_npz(data, X, compressed=False)
+    else:
+        np.save(data, X)
+    np.save(folder / "labels.npy", y)
+    numbers = {k: v for k, v in hp.items() if isinstance(v, (int, float))}
+    args = [f"{k}={v}" for k, v in {**numbers, "binary": int(binary)}.items()]
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", REFERENCE_PROGRAM, str(Path(__file__).resolve().parent), str(data),
+                    str(folder / "labels.npy"), str(folder / "params.npz"), *args], check=True)
+    return time.perf_counter() - started
 
 
 def run_ours(X, y, hp: dict) -> tuple[float, float, Path]:
@@ -142,15 +148,21 @@ def bench(args, name: str, X, y, binary: bool) -> None:
                                                                               hp["mini_batch_size"])
         times.append(time.perf_counter() - started)
     plain = statistics.median(times)
+    program = statistics.median(run_reference_program(X[:cut], y[:cut], hp, binary) for _ in range(args.repeat))
+    after_startup = parts["reading"] + parts["training"]
+    met = after_startup / plain <= TARGET and ours / program <= TARGET
     metric = "test accuracy" if binary else "test RMSE"
     print(f"\n{name}: {cut:,} training rows x {X.shape[1]:,} features, {hp['epochs']} epochs, "
           f"{hp['num_factors']} factors, mini-batch {hp['mini_batch_size']}\n")
-    print(f"| implementation | seconds | start-up s | reading s | training s | ratio to reference | {metric} |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| implementation | seconds | start-up s | reading s | training s | ratio (after start-up / in-memory) | "
+          f"ratio (program / program) | old ratio (program / in-memory) | target <= {TARGET}x | {metric} |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     print(f"| ours (`python -m algorithms.factorization_machines train`) | {ours:.2f} | {parts['startup']:.2f} | "
-          f"{parts['reading']:.2f} | {parts['training']:.2f} | {ours / plain:.2f}x | {ours_quality:.4f} |")
-    print(f"| plain numpy FM (in memory) | {plain:.2f} | | | {plain:.2f} | 1.00x | "
+          f"{parts['reading']:.2f} | {parts['training']:.2f} | {after_startup / plain:.2f}x | {ours / program:.2f}x | "
+          f"{ours / plain:.2f}x | {'met' if met else 'MISSED'} | {ours_quality:.4f} |")
+    print(f"| plain numpy FM (in memory) | {plain:.2f} | | | {plain:.2f} | 1.00x | | | | "
           f"{quality(binary, reference.predict(X[cut:]), y[cut:]):.4f} |")
+    print(f"| plain numpy FM program (start, import, np.load, fit, save) | {program:.2f} | | | | | 1.00x | | | |")
 
 
 def main() -> None:

@@ -15,9 +15,17 @@ a temporary /opt/ml tree. Per case, `--repeat` times, alternating who goes first
   (IndexFlatL2.add; IVF: train + add with nlist = √rows; IVFPQ with m = 16, 8 bits), and the
   same plus loading the file first (`np.loadtxt` for CSV, algorithms.io's reader for recordio).
 
-Medians, the ratio and the target (ours <= 1.5 x) are printed as a table. Flat "training" is a
-memory copy, so there the comparison is dominated by start-up and parsing; the IVF cases measure
-index training.
+* reference program: a fresh `python -c` process doing what ours does: import numpy and faiss,
+  load the file the same way, build the index and write it with faiss.write_index.
+
+Medians are printed as a table with the ratios. The target (ours <= 1.5 x) is judged like for
+like, as in pca_bench.py: our time after start-up (the program's own "Training finished in")
+against loading the file and building in this process, and our program against the reference
+program; it is met when both are. (Until 2026-11-28 the verdict divided our whole program,
+interpreter start and imports included, by the in-process load + build, which had both paid
+already: for Flat, whose "training" is a memory copy, that measured Python start-up against
+nothing. The old ratio is still printed, as "program / in-process".) The IVF cases measure index
+training.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import argparse
 import math
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,8 +71,27 @@ def write_tree(root: Path, fmt: str, X: np.ndarray, y: np.ndarray, hyperparamete
     return path
 
 
-def run_ours(root: Path) -> float:
-    return run_train("knn", root).wall
+REFERENCE_PROGRAM = """
+import sys, math, numpy as np, faiss
+sys.path.insert(0, sys.argv[4])
+from knn_bench import build_reference, load_file
+faiss.write_index(build_reference(sys.argv[1], load_file(sys.argv[2], sys.argv[3])), sys.argv[5])
+"""
+
+
+def run_ours(root: Path) -> tuple[float, float]:
+    run = run_train("knn", root)
+    return run.wall, run.inside
+
+
+def run_reference_program(kind: str, fmt: str, path: Path) -> float:
+    """The reference as a program: interpreter start, imports, load, build, write the index."""
+    out = path.parent.parent / "reference.index"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", REFERENCE_PROGRAM, kind, fmt, str(path), str(Path(__file__).parent), str(out)],
+                   check=True, env=env)
+    return time.perf_counter() - started
 
 
 def build_reference(kind: str, X: np.ndarray) -> faiss.Index:
@@ -101,15 +129,17 @@ def bench_case(case: str, args, X: np.ndarray, y: np.ndarray, root: Path) -> dic
         hyperparameters["faiss_index_pq_m"] = PQ_M
     root = root / fmt  # one tree per input format: a channel holds one format
     path = write_tree(root, fmt, X, y, hyperparameters)
-    ours, memory, with_file = [], [], []
+    ours, memory, with_file, program = [], [], [], []
     for i in range(args.repeat):
         steps = [lambda: ours.append(run_ours(root)),
                  lambda: memory.append(timed(lambda: build_reference(kind, X))),
-                 lambda: with_file.append(timed(lambda: build_reference(kind, load_file(fmt, path))))]
+                 lambda: with_file.append(timed(lambda: build_reference(kind, load_file(fmt, path)))),
+                 lambda: program.append(run_reference_program(kind, fmt, path))]
         for step in (steps if i % 2 == 0 else steps[::-1]):
             step()
-    return {"case": f"faiss.{kind}, {fmt}", "ours": statistics.median(ours), "memory": statistics.median(memory),
-            "file": statistics.median(with_file)}
+    return {"case": f"faiss.{kind}, {fmt}", "ours": statistics.median(w for w, _ in ours),
+            "inside": statistics.median(i for _, i in ours), "memory": statistics.median(memory),
+            "file": statistics.median(with_file), "program": statistics.median(program)}
 
 
 def main() -> None:
@@ -125,13 +155,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="knn-bench-") as tmp:
         results = [bench_case(case, args, X, y, Path(tmp)) for case in args.cases.split(",")]
     print()
-    print("| index, input | ours: `python -m algorithms.knn train` s | faiss build on arrays s | ratio | "
-          "load file + faiss build s | ratio | target <= 1.5x |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print("| index, input | ours: `python -m algorithms.knn train` s | of which after start-up s | "
+          "faiss build on arrays s | load file + faiss build s | ratio (after start-up / load + build) | "
+          "reference program s | ratio (program / program) | old ratio (program / in-process) | "
+          "target <= 1.5x |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
-        ratio_mem, ratio_file = r["ours"] / r["memory"], r["ours"] / r["file"]
-        print(f"| {r['case']} | {r['ours']:.2f} | {r['memory']:.2f} | {ratio_mem:.1f} | {r['file']:.2f} | "
-              f"{ratio_file:.2f} | {'met' if ratio_file <= TARGET else 'MISSED'} |")
+        inside, programs = r["inside"] / r["file"], r["ours"] / r["program"]
+        met = inside <= TARGET and programs <= TARGET
+        print(f"| {r['case']} | {r['ours']:.2f} | {r['inside']:.2f} | {r['memory']:.2f} | {r['file']:.2f} | "
+              f"{inside:.2f} | {r['program']:.2f} | {programs:.2f} | {r['ours'] / r['file']:.2f} | "
+              f"{'met' if met else 'MISSED'} |")
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -267,6 +267,49 @@ def test_sparse_batches_give_csr_with_the_shape_field_and_force_dense():
     np.testing.assert_array_equal(dense.features, m.toarray())
 
 
+def _general_path(data: bytes):
+    """What the per-record parser makes of ``data`` (the reference for the column-wise path)."""
+    from algorithms.io import recordio_protobuf as rp
+    payloads = list(recordio.iter_records(io.BytesIO(data)))
+    return rp._assemble([rp.parse_record_raw(p) for p in payloads], 0, False, "values", "values")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+@pytest.mark.parametrize("labels", ["none", "scalar", "vector", "int"])
+def test_column_wise_sparse_batches_equal_the_per_record_parser(dtype, labels):
+    from algorithms.io.protobuf_columns import sparse_batch
+    rng = np.random.default_rng(7)
+    m = scipy.sparse.random(400, 300_000, density=0.00003, format="csr", random_state=5)  # keys of 1-3 bytes
+    m = scipy.sparse.csr_matrix((m.toarray() * 1000 * (np.arange(400) % 9 != 0)[:, None]).astype(dtype))  # empty rows
+    y = {"none": None, "scalar": rng.normal(size=400).astype(np.float32), "vector": rng.normal(size=(400, 3)),
+         "int": rng.integers(0, 9, 400).astype(np.int32)}[labels]
+    data = encode_records(m, y)
+    fast = sparse_batch(list(recordio.iter_records(io.BytesIO(data))))
+    slow = _general_path(data)
+    assert fast is not None and fast.features.dtype == slow.features.dtype == dtype
+    assert fast.features.shape == slow.features.shape == (400, 300_000)
+    for part in ("data", "indices", "indptr"):
+        np.testing.assert_array_equal(getattr(fast.features, part), getattr(slow.features, part))
+    if y is None:
+        assert fast.labels is None and slow.labels is None
+    else:
+        assert fast.labels.dtype == slow.labels.dtype and fast.labels.shape == slow.labels.shape
+        np.testing.assert_array_equal(fast.labels, slow.labels)
+
+
+def test_column_wise_path_declines_what_it_does_not_handle():
+    from algorithms.io.protobuf_columns import sparse_batch
+    def payloads(data):
+        return list(recordio.iter_records(io.BytesIO(data)))
+    sparse = scipy.sparse.csr_matrix(np.array([[0, 3, 0, -4]], np.float32))
+    assert sparse_batch(payloads(encode_records(np.ones((3, 2), np.float32), [1, 2, 3]))) is None  # dense
+    mixed = encode_records(sparse, [1]) + encode_records(np.array([[5, 0, 0, 6]], np.float32), [0])
+    assert sparse_batch(payloads(mixed)) is None
+    half_labelled = encode_records(sparse, [1]) + encode_records(sparse)
+    assert sparse_batch(payloads(half_labelled)) is None
+    assert sparse_batch(payloads(encode_records(sparse, scipy.sparse.csr_matrix([[0.0, 1.0]])))) is None
+
+
 def test_dense_rows_among_sparse_ones_and_int32_sparse_rows():
     sparse = scipy.sparse.csr_matrix(np.array([[0, 3, 0, -4]], np.int32))
     data = encode_records(sparse, [1]) + encode_records(np.array([[5, 0, 0, 6]], np.int32), [0])
