@@ -142,8 +142,10 @@ class LinearLearnerSpec:
         if settings.predictor_type != "binary_classifier" or criterion in ("loss_function", "cross_entropy_loss"):
             return int(np.nanargmin(losses_)), _default_threshold(settings)
         scores = _scores(settings, trainer.raw_outputs(calibration.features, best.weights, best.bias))
+        orders = metrics.descending_order(scores)  # one sort for all models, not one per model
         choices = [metrics.choose_threshold(scores[:, m], calibration.labels, criterion, settings.raw,
-                                            _default_threshold(settings)) for m in range(trainer.models)]
+                                            _default_threshold(settings), orders[:, m])
+                   for m in range(trainer.models)]
         values = np.array([value for _, value in choices])
         # models within one standard error of the best criterion value: the lowest loss wins
         margin = metrics.standard_error(values.max(), len(calibration)) if criterion in ("accuracy", "f_beta", "f1") else 0

@@ -14,9 +14,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def _cuts(scores: np.ndarray, labels: np.ndarray):
-    """Per distinct threshold t (descending), the counts of `score >= t` predictions."""
-    order = np.argsort(-scores, kind="stable")
+def descending_order(scores: np.ndarray) -> np.ndarray:
+    """Indices sorting ``scores`` from highest to lowest, per column for a (rows, models) array.
+    One 2-D sort serves every model; it need not be stable, since `_cuts` only reads counts at
+    the end of each tie group, which do not depend on the order inside the group."""
+    return np.argsort(-scores, axis=0)
+
+
+def _cuts(scores: np.ndarray, labels: np.ndarray, order: np.ndarray | None = None):
+    """Per distinct threshold t (descending), the counts of `score >= t` predictions; ``order``
+    is ``descending_order(scores)`` when the caller has already sorted."""
+    order = descending_order(scores) if order is None else order
     s, y = scores[order], labels[order] > 0.5
     last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]  # last index of each tie group
     tp = np.cumsum(y)[last].astype(np.float64)
@@ -35,11 +43,12 @@ def _rates(tp, fp, positives, negatives, beta):
 
 
 def choose_threshold(scores: np.ndarray, labels: np.ndarray, criterion: str, hp: dict,
-                     default: float) -> tuple[float, float]:
-    """(threshold, criterion value: higher is better) for one model's calibration scores."""
+                     default: float, order: np.ndarray | None = None) -> tuple[float, float]:
+    """(threshold, criterion value: higher is better) for one model's calibration scores
+    (``order``: their `descending_order`, if already computed)."""
     if criterion in ("loss_function", "cross_entropy_loss") or len(scores) == 0:
         return default, 0.0
-    thresholds, tp, fp, positives, negatives = _cuts(scores, labels)
+    thresholds, tp, fp, positives, negatives = _cuts(scores, labels, order)
     # predicting nothing positive is a cut too (threshold above every score)
     thresholds = np.r_[np.nextafter(thresholds[0], np.inf), thresholds]
     tp, fp = np.r_[0.0, tp], np.r_[0.0, fp]

@@ -40,7 +40,9 @@ class Optimizer:
         if wd_mult:
             grad = grad + (self.wds * wd_mult) * param
         step_rates = rates * lr_mult
-        first, second = self._state.setdefault(name, (np.zeros_like(param), np.zeros_like(param)))
+        if name not in self._state:  # not setdefault: it would allocate two zero arrays every step
+            self._state[name] = (np.zeros_like(param), np.zeros_like(param))
+        first, second = self._state[name]
         if self.kind == "adam":
             first *= self.beta_1
             first += (1 - self.beta_1) * grad
