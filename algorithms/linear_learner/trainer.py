@@ -89,7 +89,7 @@ class Trainer:
         if self.centred:
             g_w -= self.mean_inv[:, None] * total[None, :]
         rates = optimizer.tick()
-        optimizer.update("weights", self.weights, g_w.astype(np.float32), rates)
+        optimizer.update("weights", self.weights, g_w.astype(np.float32, copy=False), rates)  # float32 already: no copy
         if self.hp["use_bias"]:
             optimizer.update("bias", self.bias[None, :], total[None, :], rates, wd_mult=self.s.bias_wd_mult,
                              lr_mult=self.s.bias_lr_mult, l1=False)
