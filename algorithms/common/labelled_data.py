@@ -21,14 +21,15 @@ import numpy as np
 from algorithms.common import logs
 from algorithms.common.errors import ClientError
 from algorithms.io import RECORDIO_PROTOBUF, parse_content_type
-from algorithms.io.sparse import issparse, sp
+from algorithms.io.sparse import CSR, issparse, sp
 
 READ_BATCH = 10_000  # rows per decoded batch: large batches keep the recordio fast path busy
 
 
 @dataclass
 class Labelled:
-    """``features``: (n, feature_dim) float32 ndarray or CSR matrix; ``labels``: (n,) float32."""
+    """``features``: (n, feature_dim) float32 ndarray, scipy CSR matrix or plain :class:`CSR`
+    (read with ``plain_sparse``); ``labels``: (n,) float32."""
 
     features: Any
     labels: np.ndarray
@@ -67,18 +68,27 @@ def concat(parts: list[Labelled], feature_dim: int) -> Labelled:
     if len(parts) == 1:
         return parts[0]
     labels = np.concatenate([p.labels for p in parts])
+    if all(isinstance(p.features, CSR) for p in parts):  # no scipy needed to stack plain CSR
+        return Labelled(CSR.vstack([p.features for p in parts], feature_dim), labels)
     if any(p.is_sparse for p in parts):
-        return Labelled(sp().vstack([sp().csr_matrix(p.features) for p in parts], format="csr"), labels)
+        return Labelled(sp().vstack([_scipy_csr(p.features) for p in parts], format="csr"), labels)
     return Labelled(np.concatenate([p.features for p in parts]), labels)
 
 
+def _scipy_csr(features: Any) -> Any:
+    return features.tocsr() if isinstance(features, CSR) else sp().csr_matrix(features)
+
+
 def read_channel(channel, feature_dim: int, *, algorithm: str, supported: Iterable[str],
-                 default: str = RECORDIO_PROTOBUF) -> Labelled:
-    """One pass over ``channel`` as a :class:`Labelled` (in Pipe mode: the next FIFO)."""
+                 default: str = RECORDIO_PROTOBUF, plain_sparse: bool = False) -> Labelled:
+    """One pass over ``channel`` as a :class:`Labelled` (in Pipe mode: the next FIFO).
+    ``plain_sparse``: sparse recordio-protobuf as a plain :class:`CSR` when the layout allows
+    (for a trainer that only walks CSR arrays), so that scipy.sparse is never imported."""
     recordio = parse_content_type(channel.content_type, default).mime == RECORDIO_PROTOBUF
     started = time.perf_counter()
     parts = [_checked(b, channel.name, feature_dim, algorithm, recordio)
-             for b in channel.batches(READ_BATCH, supported=tuple(supported), default=default)]
+             for b in channel.batches(READ_BATCH, supported=tuple(supported), default=default,
+                                      plain_sparse=plain_sparse)]
     data = concat(parts, feature_dim)
     logs.info(f"read {len(data)} records from channel '{channel.name}' in {time.perf_counter() - started:.3f} s")
     return data
@@ -105,6 +115,8 @@ def _with_width(features, feature_dim: int):
     if issparse(features):
         if width > feature_dim:
             raise ClientError(f"The data has {width} features, but feature_dim is {feature_dim}")
+        if isinstance(features, CSR):
+            return features.astype(np.float32, copy=False).with_width(feature_dim)
         csr = sp().csr_matrix(features, dtype=np.float32)
         return sp().csr_matrix((csr.data, csr.indices, csr.indptr), shape=(csr.shape[0], feature_dim))
     if width != feature_dim:

@@ -34,7 +34,9 @@ ALGORITHM = "Factorization Machines"
 
 
 def _read(channel, hp: dict) -> Labelled:
-    return labelled_data.read_channel(channel, hp["feature_dim"], algorithm=ALGORITHM, supported=(RECORDIO_PROTOBUF,))
+    # plain_sparse: the sparse step only walks CSR arrays, so a sparse job never imports scipy
+    return labelled_data.read_channel(channel, hp["feature_dim"], algorithm=ALGORITHM, supported=(RECORDIO_PROTOBUF,),
+                                      plain_sparse=True)
 
 
 def scores(raw: np.ndarray, labels: np.ndarray, binary: bool) -> dict[str, tuple[float, str]]:

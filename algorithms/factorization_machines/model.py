@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from algorithms.io.sparse import issparse
+from algorithms.io.sparse import CSR, issparse
 
 EPSILON = 1e-8
 BETA_1, BETA_2 = 0.9, 0.999
@@ -39,7 +39,10 @@ class FMParams:
         out = []
         for start in range(0, features.shape[0], 50_000):
             x = features[start:start + 50_000]
-            out.append(_forward(x, _squared(x), self.w0, self.w, self.v)[0])
+            if isinstance(x, CSR):
+                out.append(_plain_forward(x, self.w0, self.w, self.v))
+            else:
+                out.append(_forward(x, _squared(x), self.w0, self.w, self.v)[0])
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
@@ -53,6 +56,17 @@ def _forward(x, x2, w0, w, v):
     squares = np.asarray(x2 @ np.einsum("ij,ij->i", v, v)).ravel()
     interactions = 0.5 * (np.einsum("ij,ij->i", xv, xv) - squares)
     return (w0[0] + np.asarray(x @ w).ravel() + interactions).astype(np.float32), xv
+
+
+def _plain_forward(x: CSR, w0, w, v) -> np.ndarray:
+    """:func:`_forward` on a plain CSR, in per-record segment sums (no scipy)."""
+    first, last = x.indptr[0], x.indptr[-1]
+    data, cols = x.data[first:last], x.indices[first:last]
+    indptr, counts = x.indptr - first, np.diff(x.indptr)
+    xv = _per_record(data[:, None] * np.take(v, cols, axis=0), indptr, counts)
+    linear = _per_record(data * np.take(w, cols), indptr, counts)
+    squares = _per_record(data * data * np.take(np.einsum("ij,ij->i", v, v), cols), indptr, counts)
+    return (w0[0] + linear + 0.5 * (np.einsum("ij,ij->i", xv, xv) - squares)).astype(np.float32)
 
 
 def initial(shape, method: str, hp: dict, group: str, rng) -> np.ndarray:

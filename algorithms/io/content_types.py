@@ -113,7 +113,8 @@ def _recordio(source: Any, ct: ContentType, batch_size: int, options: dict) -> I
         source = io.BytesIO(bytes(source))
     return recordio_protobuf.read_recordio_protobuf(
         source, batch_size, dtype=options.get("dtype"),
-        force_dense=options.get("force_dense", False))
+        force_dense=options.get("force_dense", False),
+        plain_sparse=options.get("plain_sparse", False))
 
 
 def _json(source: Any, ct: ContentType, batch_size: int, options: dict) -> Iterator[Batch]:
@@ -159,7 +160,8 @@ def read_batches(source: BinaryIO | str | bytes, content_type: str | ContentType
     ``options`` go to the reader that understands them: ``label_size`` (CSV default 1; the
     content type's ``label_size`` parameter wins; 0 for libsvm reads label-less lines),
     ``csv_weights``, ``allow_missing``,
-    ``num_features`` and ``indexing`` (libsvm), ``force_dense`` (recordio-protobuf), ``dtype``.
+    ``num_features`` and ``indexing`` (libsvm), ``force_dense`` and ``plain_sparse``
+    (recordio-protobuf), ``dtype``.
     """
     reader, ct = _reader_for(content_type, supported, default)
     return reader(source, ct, batch_size, options)

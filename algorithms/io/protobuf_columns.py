@@ -22,7 +22,7 @@ import numpy as np
 
 from .batch import Batch
 from .protobuf_wire import DTYPES, FIXED_WIDTH, INT32
-from .sparse import sp
+from .sparse import CSR
 
 _LEN = 2  # protobuf wire type of length-delimited fields (messages, packed arrays, strings)
 _PAD = 16  # zero bytes after the data so that reading a tag or length never runs off the end
@@ -156,7 +156,8 @@ _NONE = Fields(_EMPTY, _EMPTY, _EMPTY, _EMPTY)
 
 
 def sparse_batch(payloads: list[bytes]) -> Batch | None:
-    """A batch of sparse records (SageMaker's sparse ``RecordSet`` layout) as a CSR batch, or None
+    """A batch of sparse records (SageMaker's sparse ``RecordSet`` layout) as a :class:`.CSR`
+    batch (plain arrays: no scipy import; the caller converts when it wants scipy), or None
     when the records are not all of that regular layout (see the module docstring)."""
     n = len(payloads)
     lengths = np.fromiter(map(len, payloads), np.int64, n)
@@ -195,8 +196,8 @@ def sparse_batch(payloads: list[bytes]) -> Batch | None:
     label_values = _labels(buf, labels, n)
     if label_values is False:
         return None
-    indptr = np.concatenate(([0], np.cumsum(counts)))
-    matrix = sp().csr_matrix((values, cols.astype(np.int64), indptr), shape=(n, int(widths.max())))
+    indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    matrix = CSR(values, cols.astype(np.int64), indptr, (n, int(widths.max())))
     return Batch(matrix, label_values)
 
 

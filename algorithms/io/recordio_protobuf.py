@@ -76,6 +76,7 @@ def read_recordio_protobuf(
     *,
     dtype: Any = None,
     force_dense: bool = False,
+    plain_sparse: bool = False,
     feature_key: str = "values",
     label_key: str = "values",
 ) -> Iterator[Batch]:
@@ -83,7 +84,9 @@ def read_recordio_protobuf(
     ``batch_size`` rows.
 
     Dense records give 2-D ndarrays; sparse records (``keys`` + ``shape``) give ``csr_matrix``
-    (dense arrays with ``force_dense``, as K-Means' ``force_dense=True`` asks). ``dtype`` casts
+    (dense arrays with ``force_dense``, as K-Means' ``force_dense=True`` asks; with
+    ``plain_sparse`` the regular sparse layout comes as a scipy-free :class:`.sparse.CSR`, which
+    Factorization Machines trains on directly). ``dtype`` casts
     the features (``None`` keeps the tensor type). Labels are ``None`` when the records carry
     none, shape (n,) for scalar labels, (n, k) for vector labels. The tensor named
     ``feature_key`` / ``label_key`` is used, or the only one present.
@@ -102,6 +105,8 @@ def read_recordio_protobuf(
                 batch = protobuf_columns.sparse_batch(chunk)
                 if batch is not None and force_dense:
                     batch = Batch(batch.features.toarray(), batch.labels)
+                elif batch is not None and not plain_sparse:
+                    batch = Batch(batch.features.tocsr(), batch.labels)
             if batch is None:
                 batch = _assemble([parse_record_raw(p) for p in chunk], first, force_dense,
                                   feature_key, label_key)
