@@ -103,10 +103,13 @@ def job_logs(stack, job_name: str) -> list[str]:
         logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=s["logStreamName"])["events"]]
 
 
-def deploy(stack, repository: str, job: dict, instances: int = 1, timeout: float = 120) -> str:
+def deploy(stack, repository: str, job: dict, instances: int = 1, timeout: float = 120, image: str | None = None,
+           environment: dict | None = None) -> str:
+    """An endpoint serving `job`'s model (in `image`, by default the repository's) once InService."""
     name = f"{repository[:20]}-{uuid.uuid4().hex[:8]}"
     stack.sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": image_uri(repository), "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"]})
+        "Image": image or image_uri(repository), "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"],
+        "Environment": environment or {}})
     stack.sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large",
         "InitialInstanceCount": instances}])

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from algorithms.io import encode_records, read_records
 from tests.algorithms.conftest import ROLE, image_uri, job_logs, model_artifacts, upload
+from tests.algorithms.conftest import deploy as deploy_model
 
 XGB_17 = image_uri("sagemaker-xgboost", "1.7-1")
 LEGACY = image_uri("xgboost", "latest")
@@ -128,19 +129,8 @@ def saved_booster(stack, job) -> xgboost.Booster:
     return booster
 
 
-def deploy(stack, job: dict, image: str = XGB_17, environment: dict | None = None, timeout: float = 120) -> str:
-    name = f"xgb-{uuid.uuid4().hex[:10]}"
-    stack.sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": image, "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"], "Environment": environment or {}})
-    stack.sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
-    stack.sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
-    deadline = time.monotonic() + timeout
-    while (status := stack.sm.describe_endpoint(EndpointName=name))["EndpointStatus"] == "Creating":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    assert status["EndpointStatus"] == "InService", status.get("FailureReason")
-    return name
+def deploy(stack, job: dict, image: str = XGB_17, environment: dict | None = None) -> str:
+    return deploy_model(stack, "xgboost", job, image=image, environment=environment)
 
 
 def invoke(stack, endpoint: str, body: bytes, content_type: str | None = None, accept: str | None = None):
