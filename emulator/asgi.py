@@ -47,35 +47,45 @@ class Front:
 
     async def invoke(self, scope, receive, send) -> None:
         headers = _headers(scope)
+        try:
+            body = await _body(receive, headers)
+        except errors.ServiceError as err:
+            await _send(send, restjson.serialize_error(err, request_context(SERVICE, headers).request_id))
+            return
+        await _send(send, await self.answer(scope["path"], scope["query_string"], headers, body))
+
+    async def answer(self, path: str, query: bytes, headers: dict[str, str], body: bytes) -> HttpResponse:
+        """InvokeEndpoint's whole answer (an AWS error included) to one request: the same for the
+        ASGI path and for the connection-level one (emulator/http_protocol.py)."""
         ctx = request_context(SERVICE, headers)
         ctx.operation = "InvokeEndpoint"
         try:
-            request = HttpRequest(method="POST", path=scope["path"], headers=headers,
-                                  query=urllib.parse.parse_qs(scope["query_string"].decode("latin-1")),
-                                  body=await _body(receive, headers))
+            request = HttpRequest(method="POST", path=path, headers=headers,
+                                  query=urllib.parse.parse_qs(query.decode("latin-1")) if query else {}, body=body)
             op, labels = restjson.route(SERVICE, request)
             params = restjson.parse(op, request, labels)
-            response = restjson.serialize(op, await self.runtime.ainvoke_endpoint(ctx, params), ctx.request_id)
+            return restjson.serialize(op, await self.runtime.ainvoke_endpoint(ctx, params), ctx.request_id)
         except errors.ServiceError as err:
-            response = restjson.serialize_error(err, ctx.request_id)
+            return restjson.serialize_error(err, ctx.request_id)
         except Exception:  # a bug of ours: say so, keep serving
             log.exception("%s InvokeEndpoint failed", SERVICE)
-            response = restjson.serialize_error(errors.internal(), ctx.request_id)
-        await _send(send, response)
+            return restjson.serialize_error(errors.internal(), ctx.request_id)
 
 
-def _is_invoke_endpoint(scope) -> bool:
+def is_invoke_endpoint(method: str, path: str, authorization: str | None) -> bool:
     """POST /endpoints/<name>/invocations signed for sagemaker (or unsigned). Its siblings
     (…/invocations-response-stream, …/async-invocations) stream or run later: WSGI serves them."""
-    path = scope["path"]
-    if scope["method"] != "POST" or not path.startswith("/endpoints/") or not path.endswith("/invocations"):
+    if method != "POST" or not path.startswith("/endpoints/") or not path.endswith("/invocations"):
         return False
     if path.count("/") != 3:
         return False
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return signed_for_sagemaker(value.decode("latin-1"))
-    return True
+    return authorization is None or signed_for_sagemaker(authorization)
+
+
+def _is_invoke_endpoint(scope) -> bool:
+    authorization = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"),
+                         None)
+    return is_invoke_endpoint(scope["method"], scope["path"], authorization)
 
 
 def _headers(scope) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The HTTP server on smlocal's one port: uvicorn (httptools on uvloop) serving `asgi.Front`, on
+"""The HTTP server on smlocal's one port: uvicorn (httptools on uvloop) serving `asgi.Front` through
+smlocal's protocol (emulator/http_protocol.py, which answers InvokeEndpoint on the connection), on
 127.0.0.1 and on the same port wherever the runtime needs it (the Docker bridge gateway, so
 containers reach S3 and the API) — never on 0.0.0.0 unless asked.
 
@@ -20,6 +21,7 @@ import uvicorn
 import uvloop
 
 from emulator.asgi import Front
+from emulator.http_protocol import protocol_for
 
 log = logging.getLogger("smlocal")
 
@@ -37,7 +39,7 @@ class HttpServer:
         self.sockets = sockets
         self.front = Front(app, app.runtime_provider, threads)
         self._server = _Uvicorn(uvicorn.Config(
-            self.front, loop="none", http="httptools", ws="none", lifespan="off", interface="asgi3",
+            self.front, loop="none", http=protocol_for(self.front), ws="none", lifespan="off", interface="asgi3",
             log_config=None, access_log=False, server_header=False, proxy_headers=False,
             timeout_keep_alive=300,  # SDK clients keep pooled connections for minutes
             timeout_graceful_shutdown=5))

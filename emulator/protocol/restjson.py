@@ -7,6 +7,7 @@ import functools
 import json
 import re
 import urllib.parse
+from dataclasses import dataclass
 
 from botocore.model import OperationModel
 
@@ -40,61 +41,93 @@ def route(service: str, request: HttpRequest) -> tuple[OperationModel, dict[str,
     raise errors.unknown_operation(f"No {service} operation answers {request.method} {request.path}.")
 
 
+@dataclass(frozen=True)
+class _InputPlan:
+    """Where each input member travels, read once per operation instead of walking botocore's
+    shapes on every request: (name, wire name) from the URI, (name, lower-case wire name, wire
+    name, shape) from headers, (name, wire name) from the query string, the payload member, and
+    the members a JSON body carries."""
+
+    uri: tuple
+    headers: tuple
+    query: tuple
+    payload: str | None
+    payload_shape: object
+    body_members: frozenset
+
+
 @functools.lru_cache(maxsize=None)
-def _input_plan(op: OperationModel) -> tuple[str | None, tuple]:
-    """The input shape's payload member and, per member, (name, location, wire name, its lower-case
-    form, shape): read once per operation instead of walking botocore's shapes on every request."""
+def _input_plan(op: OperationModel) -> _InputPlan:
     shape = op.input_shape
-    members = tuple(
-        (name, member.serialization.get("location"), member.serialization.get("name", name),
-         member.serialization.get("name", name).lower(), member)
-        for name, member in shape.members.items())
-    return shape.serialization.get("payload"), members
+    uri, headers, query, body = [], [], [], []
+    payload = shape.serialization.get("payload")
+    for name, member in shape.members.items():
+        location, wire = member.serialization.get("location"), member.serialization.get("name", name)
+        if location == "uri":
+            uri.append((name, wire))
+        elif location == "header":
+            headers.append((name, wire.lower(), wire, member))
+        elif location == "querystring":
+            query.append((name, wire))
+        elif name != payload:
+            body.append(name)
+    return _InputPlan(tuple(uri), tuple(headers), tuple(query), payload,
+                      shape.members[payload] if payload else None, frozenset(body))
 
 
 def parse(op: OperationModel, request: HttpRequest, labels: dict[str, str]) -> dict:
     shape = op.input_shape
     if shape is None:
         return {}
-    document, body_members = {}, {}
-    payload, members = _input_plan(op)
-    for name, location, wire, wire_lower, member in members:
-        if location == "uri":
-            document[name] = labels.get(wire)
-        elif location == "header":
-            value = request.headers.get(wire_lower)
-            if value is not None:
-                document[name] = _header_value(member, value, wire)
-        elif location == "querystring":
-            values = request.query.get(wire)
-            if values:
-                document[name] = values[0]
-        elif name == payload:
-            if member.type_name in ("blob", "string"):
-                document[name] = request.body if member.type_name == "blob" else request.body.decode()
-            elif request.body:
-                document[name] = _json(request.body)
-        else:
-            body_members[name] = member
-    if body_members and request.body and not payload:
-        body = _json(request.body)
-        document.update({k: v for k, v in body.items() if k in body_members})
-    return shapes.read_input(shape, {k: v for k, v in document.items() if v is not None})
+    plan = _input_plan(op)
+    document = {}
+    for name, wire in plan.uri:
+        if labels.get(wire) is not None:
+            document[name] = labels[wire]
+    header = request.headers.get
+    for name, wire_lower, wire, member in plan.headers:
+        value = header(wire_lower)
+        if value is not None:
+            document[name] = _header_value(member, value, wire)
+    for name, wire in plan.query:
+        values = request.query.get(wire)
+        if values:
+            document[name] = values[0]
+    if plan.payload:
+        kind = plan.payload_shape.type_name
+        if kind == "blob":
+            document[plan.payload] = request.body
+        elif kind == "string":
+            document[plan.payload] = _text(request.body)
+        elif request.body:
+            document[plan.payload] = _json(request.body)
+    elif plan.body_members and request.body:
+        document.update({k: v for k, v in _json(request.body).items() if k in plan.body_members and v is not None})
+    return shapes.read_input(shape, document)
+
+
+@functools.lru_cache(maxsize=None)
+def _output_plan(op: OperationModel) -> tuple[str | None, tuple]:
+    """The output shape's payload member and, per member, (name, location, wire name, shape)."""
+    shape = op.output_shape
+    if shape is None:
+        return None, ()
+    members = tuple((name, member.serialization.get("location"), member.serialization.get("name", name), member)
+                    for name, member in shape.members.items())
+    return shape.serialization.get("payload"), members
 
 
 def serialize(op: OperationModel, result: dict, request_id: str) -> HttpResponse:
-    shape = op.output_shape
     headers = [("x-amzn-RequestId", request_id)]
     body: bytes = b""
-    payload = shape.serialization.get("payload") if shape else None
+    payload, members = _output_plan(op)
     rest = {}
-    for name, member in (shape.members.items() if shape else ()):
+    for name, location, wire, member in members:
         value = result.get(name)
         if value is None:
             continue
-        location = member.serialization.get("location")
         if location == "header":
-            headers.append((member.serialization.get("name", name), str(value)))
+            headers.append((wire, str(value)))
         elif name == payload:
             if isinstance(value, (bytes, str)):
                 body = value.encode() if isinstance(value, str) else value
@@ -116,6 +149,13 @@ def serialize_error(err: errors.ServiceError, request_id: str) -> HttpResponse:
         ("X-Amzn-ErrorType", err.code),
     ]
     return HttpResponse(err.status, headers, json.dumps(document).encode())
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode()
+    except UnicodeDecodeError:
+        raise errors.serialization("The request body is not valid UTF-8 text.") from None
 
 
 def _json(body: bytes) -> dict:

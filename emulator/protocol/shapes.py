@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import math
 from typing import Any
 
@@ -25,6 +26,7 @@ from emulator.protocol.patterns import matches
 MAX_REPORTED = 10  # AWS lists at most this many violations in one message
 
 
+@functools.lru_cache(maxsize=4096)
 def _camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
@@ -66,10 +68,10 @@ class InputReader:
     # -- the walk -----------------------------------------------------------------------------
 
     def read(self, shape: Shape, value: Any, path: str) -> Any:
-        reader = getattr(self, "_read_" + shape.type_name, None)
+        reader = _READERS.get(shape.type_name)
         if reader is None:
             return value
-        return reader(shape, value, path)
+        return reader(self, shape, value, path)
 
     def _read_structure(self, shape, value, path):
         if not isinstance(value, dict):
@@ -110,13 +112,9 @@ class InputReader:
             raise errors.serialization(
                 f"Expected a string for '{path}', found {type(value).__name__}."
             )
-        self._check_size(shape, value, path, what + "Member must have length")
-        enum = shape.enum
-        if enum and value not in enum:
-            self.violation(value, path, f"{what}Member must satisfy enum value set: [{', '.join(enum)}]")
-        pattern = shape.metadata.get("pattern")
-        if pattern and not matches(pattern, value):
-            self.violation(value, path, f"{what}Member must satisfy regular expression pattern: {pattern}")
+        check = _string_violations if len(value) <= 256 else _string_violations.__wrapped__  # keep no large ones
+        for constraint in check(shape, value, what):
+            self.violation(value if constraint[1] else "<value too long to show>", path, constraint[0])
         return value
 
     def _read_integer(self, shape, value, path):
@@ -190,8 +188,32 @@ class InputReader:
             self.violation(value, path, f"Member must have value less than or equal to {high}")
 
     @staticmethod
+    @functools.lru_cache(maxsize=4096)
     def _join(path: str, name: str) -> str:
         return f"{path}.{_camel(name)}" if path else _camel(name)
+
+
+_READERS = {name[len("_read_"):]: method for name, method in vars(InputReader).items()
+            if name.startswith("_read_")}
+
+
+@functools.lru_cache(maxsize=4096)
+def _string_violations(shape: Shape, value: str, what: str) -> tuple[tuple[str, bool], ...]:
+    """(constraint, value shown) of each constraint a string breaks. Remembered per shape and value:
+    a caller sends the same names and content types on every call, and a pattern costs a regex match."""
+    found = []
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and len(value) < low:
+        found.append((f"{what}Member must have length greater than or equal to {low}", True))
+    if high is not None and len(value) > high:
+        found.append((f"{what}Member must have length less than or equal to {high}", len(value) < 300))
+    enum = shape.enum
+    if enum and value not in enum:
+        found.append((f"{what}Member must satisfy enum value set: [{', '.join(enum)}]", True))
+    pattern = shape.metadata.get("pattern")
+    if pattern and not matches(pattern, value):
+        found.append((f"{what}Member must satisfy regular expression pattern: {pattern}", True))
+    return tuple(found)
 
 
 def read_input(shape: Shape | None, document: Any) -> dict:

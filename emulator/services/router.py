@@ -75,7 +75,10 @@ class VariantRoute:
     _turn: itertools.count = field(default_factory=itertools.count)
 
     def pick(self) -> Instance | None:
-        healthy = [i for i in self.instances if i.healthy]
+        instances = self.instances
+        if len(instances) == 1:  # the common fleet of one: nothing to spread
+            return instances[0] if instances[0].healthy else None
+        healthy = [i for i in instances if i.healthy]
         if not healthy:
             return None
         start = next(self._turn) % len(healthy)

@@ -1,10 +1,13 @@
 """The port itself, spoken to byte by byte: one keep-alive connection carrying the control plane, S3
-and InvokeEndpoint (which the event loop answers) in turn; `Expect: 100-continue` with an empty
-body; chunked request bodies; a body too large refused before it is read; HEAD without a body."""
+and InvokeEndpoint (which the connection itself answers, emulator/http_protocol.py) in turn;
+pipelined requests answered in order; `Connection: close` and HTTP/1.0; `Expect: 100-continue`
+with an empty body and on an invocation; chunked request bodies; a body too large refused before it
+is read; a client that leaves mid-call; HEAD without a body."""
 
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import socket
 import time
@@ -99,3 +102,91 @@ def test_head_answers_without_a_body(s3, endpoint_url):
     assert (status, headers["content-length"], body) == (200, "5", b"")
     status, _, body = call(connection, "GET", presigned(s3, "get_object", bucket, "k"))  # still in step
     assert (status, body) == (200, b"12345")
+
+
+def raw_exchange(endpoint_url: str, data: bytes) -> bytes:
+    """Send `data` in one write and read until the server closes the connection."""
+    parts = urllib.parse.urlsplit(endpoint_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(data)
+        answer = b""
+        while piece := sock.recv(65536):
+            answer += piece
+    return answer
+
+
+def read_answers(data: bytes) -> list[tuple[int, dict, bytes]]:
+    """Every HTTP answer in `data`, in order."""
+
+    class Unclosed(io.BytesIO):
+        def close(self):  # HTTPResponse closes its file after each answer: the next one follows
+            pass
+
+    class Replay:
+        def __init__(self):
+            self.file = Unclosed(data)
+
+        def makefile(self, mode):
+            return self.file
+
+    replay, answers = Replay(), []
+    while replay.file.tell() < len(data):
+        response = http.client.HTTPResponse(replay)
+        response.begin()
+        answers.append((response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()))
+    return answers
+
+
+def invocation(name: str, body: bytes, extra: str = "", version: str = "1.1") -> bytes:
+    return (f"POST /endpoints/{name}/invocations HTTP/{version}\r\nHost: x\r\nContent-Type: text/csv\r\n"
+            f"Content-Length: {len(body)}\r\n{extra}\r\n").encode() + body
+
+
+def test_pipelined_requests_are_answered_in_order(sm, endpoint_url):
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    describe = json.dumps({"EndpointName": name}).encode()
+    answers = read_answers(raw_exchange(endpoint_url, b"".join([
+        invocation(name, b"first"),
+        (f"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: SageMaker.DescribeEndpoint\r\n"
+         f"Content-Type: application/x-amz-json-1.1\r\nContent-Length: {len(describe)}\r\n\r\n").encode() + describe,
+        invocation(name, b"second"),
+        invocation(name, b"third"),
+        invocation(name, b"last", "Connection: close\r\n"),
+    ])))
+    assert [status for status, _, _ in answers] == [200] * 5
+    assert [answers[i][2] for i in (0, 2, 3, 4)] == [b"first", b"second", b"third", b"last"]
+    assert json.loads(answers[1][2])["EndpointName"] == name
+    assert answers[4][1]["connection"] == "close"
+
+
+def test_http_1_0_invocation_closes_the_connection(sm, endpoint_url):
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    [(status, headers, body)] = read_answers(raw_exchange(endpoint_url, invocation(name, b"1,2", version="1.0")))
+    assert (status, body, headers["connection"]) == (200, b"1,2", "close")
+    assert headers["x-amzn-invoked-production-variant"] == "AllTraffic"
+
+
+def test_invocation_with_expect_continue(sm, endpoint_url):
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    parts = urllib.parse.urlsplit(endpoint_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        head, _, _ = invocation(name, b"", "Expect: 100-continue\r\nConnection: close\r\n").partition(b"\r\n\r\n")
+        sock.sendall(head.replace(b"Content-Length: 0", b"Content-Length: 3") + b"\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100")  # asked for the body before the answer
+        sock.sendall(b"4,5")
+        answer = b""
+        while piece := sock.recv(65536):
+            answer += piece
+    [(status, _, body)] = read_answers(answer)
+    assert (status, body) == (200, b"4,5")
+
+
+def test_a_client_leaving_mid_call_does_not_disturb_the_others(sm, endpoint_url):
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    parts = urllib.parse.urlsplit(endpoint_url)
+    for _ in range(5):
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            sock.sendall(invocation(name, b"gone"))  # and closed before the answer
+    connection = connect(endpoint_url)
+    status, _, body = call(connection, "POST", f"/endpoints/{name}/invocations", b"still", {"Content-Type": "text/csv"})
+    assert (status, body) == (200, b"still")
