@@ -18,7 +18,6 @@ import itertools
 import random
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from emulator import errors
@@ -199,21 +198,8 @@ class Router:
         headers = {wire: str(params[name]) for name, wire in FORWARDED.items() if params.get(name) is not None}
         return route, variant, headers
 
-    @contextmanager
-    def _measured(self, route: Route, variant: VariantRoute):
-        """Times the call (total, and the model's share in the yielded dict) for the metrics, with
-        the status AWS counts: a model's own 4xx/5xx by the model's status (ModelError carries it)."""
-        started = time.perf_counter()
-        timing = {"model": 0.0}
-        status = 200
-        try:
-            yield timing
-        except errors.ServiceError as err:
-            status = err.fields.get("OriginalStatusCode") or (500 if err.code == "ModelError" else err.status)
-            raise
-        finally:
-            if self.metrics is not None:
-                self.metrics(route, variant.name, time.perf_counter() - started, timing["model"], status)
+    def _measured(self, route: Route, variant: VariantRoute) -> _Measured:
+        return _Measured(self.metrics, route, variant.name)
 
     @staticmethod
     def _containers(variant: VariantRoute, instance: Instance, params: dict, pools: list) -> list:
@@ -227,7 +213,8 @@ class Router:
                                           "needs TargetContainerHostname naming one of its containers.")
         return targets
 
-    async def _acall(self, route, variant, instance: Instance, params: dict, headers: dict, timing: dict) -> dict:
+    async def _acall(self, route, variant, instance: Instance, params: dict, headers: dict,
+                     timing: _Measured) -> dict:
         body = params.get("Body", b"")
         targets = self._containers(variant, instance, params, instance.async_pools())
         for position, (hostname, pool) in enumerate(targets):
@@ -237,11 +224,12 @@ class Router:
             except UpstreamTimeout:
                 raise _timed_out(route, instance, hostname) from None
             finally:
-                timing["model"] += time.perf_counter() - started
+                timing.model += time.perf_counter() - started
             body, headers = _next_hop(route, instance, hostname, reply, headers)
         return _answer(variant, reply, reply.data)
 
-    def _call_streamed(self, route, variant, instance: Instance, params: dict, headers: dict, timing: dict) -> dict:
+    def _call_streamed(self, route, variant, instance: Instance, params: dict, headers: dict,
+                       timing: _Measured) -> dict:
         body = params.get("Body", b"")
         targets = self._containers(variant, instance, params, instance.pools)
         for position, (hostname, pool) in enumerate(targets):
@@ -252,10 +240,36 @@ class Router:
             except UpstreamTimeout:
                 raise _timed_out(route, instance, hostname) from None
             finally:
-                timing["model"] += time.perf_counter() - started
+                timing.model += time.perf_counter() - started
             if reply.status >= 300 or not last:
                 body, headers = _next_hop(route, instance, hostname, reply, headers)
         return _answer(variant, reply, _chunks(reply, instance))
+
+
+class _Measured:
+    """Times a call (total, and the model's share in `model`) for the metrics, with the status AWS
+    counts: a model's own 4xx/5xx by the model's status (ModelError carries it). A plain class: a
+    generator-based context manager costs more than the rest of the bookkeeping on every call."""
+
+    __slots__ = ("metrics", "route", "variant", "started", "model")
+
+    def __init__(self, metrics, route: Route, variant: str):
+        self.metrics, self.route, self.variant = metrics, route, variant
+        self.model = 0.0
+
+    def __enter__(self) -> _Measured:
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, kind, err, traceback) -> None:
+        if self.metrics is None:
+            return
+        status = 200
+        if isinstance(err, errors.ServiceError):
+            status = err.fields.get("OriginalStatusCode") or (500 if err.code == "ModelError" else err.status)
+        elif err is not None:
+            status = 500
+        self.metrics(self.route, self.variant, time.perf_counter() - self.started, self.model, status)
 
 
 def _unless_tried(instance: Instance | None, route: Route, variant: VariantRoute, tried: set[str]) -> Instance:

@@ -153,6 +153,18 @@ def test_errors_as_aws_words_them(sm, smr):
     assert code_and_message(err)[0] == "ValidationError"
 
 
+def test_input_constraints_are_checked_on_every_call(sm, smr):
+    """The checked rest of a call is remembered (emulator/protocol/restjson.py): a bad one must
+    still be refused every time, and must not spoil the good calls around it."""
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    too_long = "a" * 1025
+    for _ in range(2):
+        assert invoke(smr, name, CustomAttributes="ok")["CustomAttributes"] == "ok"
+        code, message = code_and_message(error_of(invoke, smr, name, CustomAttributes=too_long))
+        assert code == "ValidationException"  # the shape validator's code, as for every service
+        assert "at 'customAttributes' failed to satisfy constraint: Member must have length less than or equal to 1024" in message
+
+
 def test_endpoint_not_yet_in_service_is_not_found(sm, smr, server):
     gate = server.app.runtime.gate
     gate.clear()
