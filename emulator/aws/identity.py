@@ -6,6 +6,7 @@ SageMaker all name the same account for the same access key (default 12345678901
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -22,8 +23,9 @@ def credential_scope(authorization: str) -> tuple[str | None, str | None, str | 
 
 
 def account_for(access_key: str | None, headers: dict[str, str]) -> str:
-    if "MOTO_ACCOUNT_ID" in os.environ:
-        return os.environ["MOTO_ACCOUNT_ID"]
+    fixed = _environment()[0]
+    if fixed:
+        return fixed
     if headers.get("x-moto-account-id"):
         return headers["x-moto-account-id"]
     key = access_key or "AKIAEXAMPLE"
@@ -38,12 +40,22 @@ def account_for(access_key: str | None, headers: dict[str, str]) -> str:
 
 
 def forget_accounts() -> None:
-    """IAM or STS may have issued or deleted access keys: look accounts up afresh."""
+    """IAM or STS may have issued or deleted access keys: look accounts up afresh (and read the
+    environment's MOTO_ACCOUNT_ID and default region again)."""
     _accounts.clear()
+    _environment.cache_clear()
 
 
 _accounts: dict[str, str] = {}
 
 
 def region_for(region: str | None) -> str:
-    return region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or DEFAULT_REGION
+    return region or _environment()[1]
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> tuple[str | None, str]:
+    """(MOTO_ACCOUNT_ID, default region) as the server's environment sets them: read once, not on
+    every request (os.environ encodes each key it is asked for)."""
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or DEFAULT_REGION
+    return os.environ.get("MOTO_ACCOUNT_ID") or None, region

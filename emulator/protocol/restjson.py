@@ -34,11 +34,18 @@ def _routes(service: str) -> list[tuple[str, re.Pattern, OperationModel]]:
 
 
 def route(service: str, request: HttpRequest) -> tuple[OperationModel, dict[str, str]]:
-    for method, pattern, op in _routes(service):
-        match = pattern.match(request.path)
-        if match and method == request.method:
-            return op, {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
-    raise errors.unknown_operation(f"No {service} operation answers {request.method} {request.path}.")
+    op, labels = _route(service, request.method, request.path)
+    return op, dict(labels)
+
+
+@functools.lru_cache(maxsize=1024)
+def _route(service: str, method: str, path: str) -> tuple[OperationModel, tuple]:
+    """Remembered per path: a client calls the same endpoint's path over and over."""
+    for verb, pattern, op in _routes(service):
+        match = pattern.match(path)
+        if match and verb == method:
+            return op, tuple((k, urllib.parse.unquote(v)) for k, v in match.groupdict().items())
+    raise errors.unknown_operation(f"No {service} operation answers {method} {path}.")
 
 
 @dataclass(frozen=True)

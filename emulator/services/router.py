@@ -217,7 +217,8 @@ class Router:
                      timing: _Measured) -> dict:
         body = params.get("Body", b"")
         targets = self._containers(variant, instance, params, instance.async_pools())
-        for position, (hostname, pool) in enumerate(targets):
+        last = targets[-1][0]
+        for hostname, pool in targets:
             started = time.perf_counter()
             try:
                 reply = await pool.post("/invocations", body, headers, INVOKE_TIMEOUT)
@@ -225,7 +226,8 @@ class Router:
                 raise _timed_out(route, instance, hostname) from None
             finally:
                 timing.model += time.perf_counter() - started
-            body, headers = _next_hop(route, instance, hostname, reply, headers)
+            if reply.status >= 300 or hostname != last:
+                body, headers = _next_hop(route, instance, hostname, reply, headers)
         return _answer(variant, reply, reply.data)
 
     def _call_streamed(self, route, variant, instance: Instance, params: dict, headers: dict,
