@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tarfile
 import time
 import uuid
@@ -129,3 +130,27 @@ def invoke(stack, endpoint: str, body: bytes, content_type: str, accept: str | N
     kwargs = {"Accept": accept} if accept else {}
     answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType=content_type, **kwargs)
     return answer["Body"].read(), answer["ContentType"]
+
+
+def model_error(stack, endpoint: str, body: bytes, content_type: str, accept: str | None = None) -> int:
+    """The OriginalStatusCode of a request the container refuses, which AWS answers as a ModelError."""
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as info:
+        invoke(stack, endpoint, body, content_type, accept)
+    assert info.value.response["Error"]["Code"] == "ModelError"
+    return info.value.response["OriginalStatusCode"]
+
+
+def bad_requests(width: int) -> list[tuple[bytes, str, str | None, int]]:
+    """(body, content type, accept, OriginalStatusCode) of the requests a dense-input container
+    refuses: a content type it does not read, a value that is not a number, a row of the wrong
+    width, an accept type it does not write."""
+    return [(b"1,2", "text/plain", None, 415), (b"1,2,x", "text/csv", None, 400),
+            (b"1,2,3", "text/csv", None, 400), (",".join(["1"] * width).encode(), "text/csv", "image/png", 406)]
+
+
+def assert_metrics_logged(lines: list[str], regexes: dict[str, str]) -> None:
+    """Each named regex (an algorithm's documented tuning metrics) matches some log line."""
+    for name, regex in regexes.items():
+        assert any(re.search(regex, line) for line in lines), f"no log line for {name}: {regex}"

@@ -10,10 +10,9 @@ import json
 import faiss
 import numpy as np
 import pytest
-from botocore.exceptions import ClientError
 
 from algorithms.io import encode_records, read_records
-from tests.algorithms.conftest import deploy, invoke, job_logs, model_artifacts, train, upload
+from tests.algorithms.conftest import deploy, invoke, job_logs, model_artifacts, model_error, train, upload
 
 
 def csv_of(X, y=None) -> bytes:
@@ -131,10 +130,7 @@ def test_error_codes(algo_stack, flat_endpoint, clusters):
                                              (b"1,2,x", "text/csv", None, 400),
                                              (csv_of(Xt[:2, :5]), "text/csv", None, 400),
                                              (csv_of(Xt[:2]), "text/csv", "image/png", 406)]:
-        with pytest.raises(ClientError) as info:
-            invoke(algo_stack, flat_endpoint, body, content_type, accept)
-        assert info.value.response["Error"]["Code"] == "ModelError"
-        assert info.value.response["OriginalStatusCode"] == code, (content_type, accept)
+        assert model_error(algo_stack, flat_endpoint, body, content_type, accept) == code, (content_type, accept)
 
 
 # -- regressor, recordio, sampling ---------------------------------------------------------------------

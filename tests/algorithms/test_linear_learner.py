@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from botocore.exceptions import ClientError
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import r2_score
 from sklearn.pipeline import make_pipeline
@@ -25,7 +24,8 @@ from sklearn.preprocessing import StandardScaler
 
 from algorithms.common.mxnet_checkpoint import read_params
 from algorithms.io import encode_records, ndarray, read_records
-from tests.algorithms.conftest import ROLE, deploy, image_uri, invoke, job_logs, model_artifacts, train, upload
+from tests.algorithms.conftest import (ROLE, assert_metrics_logged, deploy, image_uri, invoke, job_logs, model_artifacts,
+                                       model_error, train, upload)
 from tests.algorithms.test_ndarray_mxnet import SETUP, VENV
 
 RECORDIO = "application/x-recordio-protobuf"
@@ -105,13 +105,6 @@ def run_in_mxnet(files: dict[str, bytes], X: np.ndarray, script: str) -> list[st
     return done.stdout.strip().splitlines()
 
 
-def model_error(stack, endpoint, body, content_type, accept=None) -> int:
-    with pytest.raises(ClientError) as info:
-        invoke(stack, endpoint, body, content_type, accept)
-    assert info.value.response["Error"]["Code"] == "ModelError"
-    return info.value.response["OriginalStatusCode"]
-
-
 # -- binary classifier: one job (recordio train in two files, csv validation, recordio test) ----
 
 
@@ -162,8 +155,7 @@ def binary_endpoint(algo_stack, binary_job):
 
 def test_metric_lines_match_sagemakers_tuning_regexes(algo_stack, binary_job):
     lines = job_logs(algo_stack, binary_job["TrainingJobName"])
-    for name, regex in TUNING_REGEXES.items():
-        assert any(re.search(regex, line) for line in lines), f"no log line for {name}: {regex}"
+    assert_metrics_logged(lines, TUNING_REGEXES)
     assert any(re.search(r"#test_score \(algo-1\) : \('binary_classification_accuracy', 0\.\d+\)", line) for line in lines)
     assert any("#validation_score (algo-1) : ('roc_auc_score'," in line for line in lines)
     assert any(re.search(r"#quality_metric: host=algo-1, epoch=0, validation binary_classification_accuracy <score>=0\.\d+",

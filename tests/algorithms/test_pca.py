@@ -10,12 +10,12 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse
-from botocore.exceptions import ClientError
 from sklearn.decomposition import PCA
 
 from algorithms.io import encode_records, ndarray, read_records
 from algorithms.pca.algorithm import DENSE_LIMIT
-from tests.algorithms.conftest import deploy, invoke, job_logs, model_artifacts, train, upload
+from tests.algorithms.conftest import (bad_requests, deploy, invoke, job_logs, model_artifacts, model_error, train,
+                                       upload)
 
 RECORDIO = "application/x-recordio-protobuf"
 DIM, K = 12, 4
@@ -240,10 +240,5 @@ def test_bad_hyperparameters_fail_with_client_error(algo_stack, data, hyperparam
 
 
 def test_bad_requests_are_model_errors(algo_stack, endpoint):
-    cases = [(b"1,2", "text/plain", None, 415), (b"1,2,x", "text/csv", None, 400),
-             (b"1,2,3", "text/csv", None, 400), (",".join(["1"] * DIM).encode(), "text/csv", "image/png", 406)]
-    for body, content_type, accept, status in cases:
-        with pytest.raises(ClientError) as info:
-            invoke(algo_stack, endpoint, body, content_type, accept)
-        assert info.value.response["Error"]["Code"] == "ModelError"
-        assert info.value.response["OriginalStatusCode"] == status, (body, content_type, accept)
+    for body, content_type, accept, status in bad_requests(DIM):
+        assert model_error(algo_stack, endpoint, body, content_type, accept) == status, (body, content_type, accept)
