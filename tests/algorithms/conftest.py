@@ -11,6 +11,7 @@ import tarfile
 import time
 import uuid
 
+import numpy as np
 import pytest
 
 from tests.training.conftest import Stack
@@ -130,6 +131,20 @@ def invoke(stack, endpoint: str, body: bytes, content_type: str, accept: str | N
     kwargs = {"Accept": accept} if accept else {}
     answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType=content_type, **kwargs)
     return answer["Body"].read(), answer["ContentType"]
+
+
+def to_csv(X, y=None, weights=None, exact: bool = False) -> bytes:
+    """Label first, then weight, then the features (the built-ins' CSV layout); every line ends with
+    a newline (Pipe mode concatenates a channel's objects). Values carry 9 significant digits, which
+    float32 data round-trips; `exact` writes each value's repr, for float64 data checked against a
+    float64 reference."""
+    leading = [column for column in (y, weights) if column is not None]
+    table = np.column_stack([*leading, X]) if leading else X
+    if exact:
+        return "".join(",".join(repr(float(v)) for v in row) + "\n" for row in table).encode()
+    buffer = io.StringIO()
+    np.savetxt(buffer, table, delimiter=",", fmt="%.9g")
+    return buffer.getvalue().encode()
 
 
 def model_error(stack, endpoint: str, body: bytes, content_type: str, accept: str | None = None) -> int:
