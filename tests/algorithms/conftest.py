@@ -5,7 +5,6 @@ invoke through boto3 exactly as a user would."""
 from __future__ import annotations
 
 import io
-import os
 import re
 import tarfile
 import time
@@ -14,8 +13,7 @@ import uuid
 import numpy as np
 import pytest
 
-from tests.training.conftest import Stack
-from emulator.runtime.select import docker_available
+from tests.training.conftest import Stack, runtime_or_skip
 from emulator.testing import LocalServer
 
 ALGORITHMS_IMAGE = "smlocal/algorithms:latest"
@@ -28,27 +26,9 @@ def image_uri(repository: str, tag: str = "1", region: str = "us-east-1") -> str
     return f"{account}.dkr.ecr.{region}.amazonaws.com/{repository}:{tag}"
 
 
-def _docker_ready() -> str | None:
-    if not docker_available():
-        return "no Docker engine answers (start one with `bash docker/engine.sh`)"
-    import docker
-
-    try:
-        docker.from_env().images.get(ALGORITHMS_IMAGE)
-    except Exception:
-        return f"the image {ALGORITHMS_IMAGE} is not built (run `bash docker/build-images.sh`)"
-    return None
-
-
 @pytest.fixture(scope="session", params=["process", "docker"])
 def algo_runtime(request):
-    if request.param == "docker":
-        why = _docker_ready()
-        if why:
-            if os.environ.get("CI"):
-                pytest.fail(f"Docker algorithm tests cannot run in CI: {why}")
-            pytest.skip(f"Docker algorithm tests skipped: {why}")
-    return request.param
+    return runtime_or_skip(request.param, ALGORITHMS_IMAGE, "algorithm")
 
 
 @pytest.fixture(scope="session")
