@@ -261,14 +261,21 @@ def token_for_page(client, params: dict, page: int) -> str | None:
     return token
 
 
+def list_request(client, label: str, query: dict, jobs: int) -> tuple[str, dict]:
+    """A LIST_QUERIES entry as a ListTrainingJobs request: its `_`-keys dropped, and a `_page`
+    query given the NextToken of a page in the middle of `jobs` (named in the label)."""
+    params = {k: v for k, v in query.items() if not k.startswith("_")}
+    if "_page" in query:
+        page = max(2, jobs // 200)
+        params["NextToken"] = token_for_page(client, params, page)
+        label = label.replace("middle page", f"page {page}")
+    return label, params
+
+
 def measure_lists(client, calls: int, jobs: int) -> list[dict]:
     rows = []
     for label, query in LIST_QUERIES:
-        params = {k: v for k, v in query.items() if not k.startswith("_")}
-        if "_page" in query:
-            page = max(2, jobs // 200)
-            params["NextToken"] = token_for_page(client, params, page)
-            label = label.replace("middle page", f"page {page}")
+        label, params = list_request(client, label, query, jobs)
         first = client.list_training_jobs(**params)
         for _ in range(10):
             client.list_training_jobs(**params)
@@ -354,11 +361,7 @@ def list_breakdown(smlocal, client, jobs: int, calls: int = 50) -> None:
           "| + parse/serialize (WSGI, no socket) | + HTTP, waitress, botocore (boto3) | SQLite plan |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for label, query in LIST_QUERIES:
-        params = {k: v for k, v in query.items() if not k.startswith("_")}
-        if "_page" in query:
-            page = max(2, jobs // 200)
-            params["NextToken"] = token_for_page(client, params, page)
-            label = label.replace("middle page", f"page {page}")
+        label, params = list_request(client, label, query, jobs)
         ctx = lambda: RequestContext(account="123456789012", region=REGION)  # noqa: E731
         parsed = shapes.read_input(shape, params)
         spy = _SqlSpy(store._db)

@@ -48,17 +48,15 @@ import io
 import logging
 import multiprocessing
 import os
-import shutil
 import socket
 import sys
 import tarfile
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_average, percentile, prepare  # noqa: E402
+from common import LocalMode, load_average, percentile, prepare, print_profile  # noqa: E402
 
 ROOT = prepare()
 
@@ -362,52 +360,37 @@ def profile_invocations(pool, clients: int, seconds: float) -> None:
         on_loop(profile.disable)
         requests = len(results["smlocal raw"].latencies)
         stats = pstats.Stats(profile)
-        for key in ("cumulative", "tottime"):
-            out = io.StringIO()
-            stats.stream = out
-            stats.sort_stats(key).print_stats(40)
-            print(f"\n### cProfile (CPU time) of smlocal's event loop, {requests} raw InvokeEndpoint "
-                  f"calls ({clients} clients), sorted by {key}\n")
-            print("```\n" + out.getvalue().strip() + "\n```")
+        print_profile(stats, f"cProfile (CPU time) of smlocal's event loop, {requests} raw InvokeEndpoint "
+                             f"calls ({clients} clients)")
     finally:
         hosting.stop()
 
 
 # -- the SDK's local mode -------------------------------------------------------------------
 
-class LocalModeHosting:
+class LocalModeHosting(LocalMode):
     def __init__(self):
-        from training_bench import compose_available  # the same checks as the training benchmark
-
-        self.error: str | None = compose_available()
+        super().__init__()
         self.deploy_times: list[float] = []
         self.port = 0
         self.predictor = None
-        self.scratch = Path(tempfile.mkdtemp(prefix="smlocal-bench-localmode-"))
 
     def deploy(self, count: int) -> None:
         if self.error:
             return
-        for name in ("sagemaker", "sagemaker.config"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         for name in ("sagemaker.local.utils", "urllib3.connectionpool"):  # /ping refused until it listens
             logging.getLogger(name).setLevel(logging.ERROR)
+        self.port = free_port()
         try:
-            import boto3
-            from sagemaker.local import LocalSession
+            session = self.session(REGION, serving_port=self.port)
             from sagemaker.model import Model
             from sagemaker.predictor import Predictor
         except ImportError as exc:
-            self.error = f"the SageMaker SDK v2 is not installed ({exc})"
+            self.sdk_missing(exc)
             return
         model_dir = self.scratch / "model"
         model_dir.mkdir()
         (model_dir / "model.tar.gz").write_bytes(model_tarball())
-        self.port = free_port()
-        config = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
-        session = LocalSession(boto_session=boto3.Session(region_name=REGION), sagemaker_config=config)
-        session.config = {"local": {"local_code": True, "serving_port": self.port,
-                                    "container_root": str(self.scratch)}}
         try:
             for i in range(count):
                 model = Model(image_uri=IMAGE, model_data=f"file://{model_dir}/model.tar.gz", role=ROLE,
@@ -421,7 +404,7 @@ class LocalModeHosting:
                     self._delete(self.predictor)
                     self.predictor = None
         except Exception as exc:
-            self.error = f"local mode failed: {type(exc).__name__}: {str(exc)[:200]}"
+            self.failed(exc)
 
     @staticmethod
     def _delete(predictor) -> None:
@@ -443,14 +426,11 @@ class LocalModeHosting:
                 "local mode, direct": ("raw", (f"http://127.0.0.1:{self.port}/invocations",))}
 
     def stop(self) -> None:
-        from training_bench import remove_local_mode_containers
-
         try:
             if self.predictor is not None:
                 self._delete(self.predictor)
         finally:
-            remove_local_mode_containers(self.scratch)
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.clean_up()
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -541,7 +521,7 @@ def main() -> None:
                     if not args.skip_single:
                         single["SDK local mode"] = run_load(pool, 1, local.modes(), args.seconds, args.rounds, pid)
             except Exception as exc:
-                local.error = f"local mode failed: {type(exc).__name__}: {str(exc)[:200]}"
+                local.failed(exc)
             finally:
                 local.stop()
                 sys.stdout = real_stdout

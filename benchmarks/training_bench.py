@@ -37,17 +37,14 @@ import contextlib
 import io
 import logging
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_average, percentile, prepare  # noqa: E402
+from common import LocalMode, load_average, percentile, prepare, print_profile  # noqa: E402
 
 ROOT = prepare()
 
@@ -156,13 +153,8 @@ def profile_runtime(runtime: str, jobs: int = 10) -> None:
         stats = pstats.Stats(profiler)
         for p in profiles:
             stats.add(p)  # each thread's profile (finished threads are complete)
-        for key in ("cumulative", "tottime"):
-            out = io.StringIO()
-            stats.stream = out
-            stats.sort_stats(key).print_stats(40)
-            print(f"\n### cProfile (wall time), {runtime}, {jobs} jobs: the client and the threads smlocal "
-                  f"started, sorted by {key}\n")
-            print("```\n" + out.getvalue().strip() + "\n```")
+        print_profile(stats, f"cProfile (wall time), {runtime}, {jobs} jobs: the client and the threads smlocal "
+                             "started")
         print(f"\np50 over the profiled jobs: {statistics.median(run.times):.3f} s (profiling slows it down)")
     finally:
         run.stop()
@@ -170,61 +162,23 @@ def profile_runtime(runtime: str, jobs: int = 10) -> None:
 
 # -- the SDK's local mode -------------------------------------------------------------------
 
-def compose_available() -> str | None:
-    """None when local mode can run, else why not."""
-    try:
-        ok = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        ok = False
-    if not ok and shutil.which("docker-compose") is None:
-        return ("neither `docker compose` nor `docker-compose` is installed "
-                "(apt-get install -y docker-compose)")
-    from emulator.runtime.select import docker_available
-
-    if not docker_available():
-        return "no Docker engine answers"
-    return None
-
-
-def remove_local_mode_containers(scratch: Path) -> None:
-    """Local mode runs `docker-compose up` and never `down`: remove the containers it left (those
-    whose compose file lay under this run's scratch folder)."""
-    try:
-        import docker
-
-        client = docker.from_env()
-        label = "com.docker.compose.project.working_dir"
-        for container in client.containers.list(all=True, filters={"label": label}):
-            if container.labels.get(label, "").startswith(str(scratch)):
-                container.remove(force=True)
-        client.close()
-    except Exception as exc:  # cleanup is best effort; say what was left
-        print(f"  could not remove local mode's containers: {exc}")
-
-
-class LocalModeRun:
+class LocalModeRun(LocalMode):
     def __init__(self):
+        super().__init__()
         self.times: list[float] = []
-        self.error: str | None = compose_available()
-        self.scratch = Path(tempfile.mkdtemp(prefix="smlocal-bench-localmode-"))
 
     def run(self, jobs: int, warmup: int = 1) -> None:
         if self.error:
             return
-        for name in ("sagemaker", "sagemaker.config"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         try:
+            session = self.session(REGION)
             from sagemaker.estimator import Estimator
-            from sagemaker.local import LocalSession
         except ImportError as exc:
-            self.error = f"the SageMaker SDK v2 is not installed ({exc})"
+            self.sdk_missing(exc)
             return
         data = self.scratch / "data"
         data.mkdir()
         (data / "data.csv").write_bytes(b"1.0,2.0,3.0\n4.0,5.0,6.0\n")
-        config = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
-        session = LocalSession(boto_session=boto3.Session(region_name=REGION), sagemaker_config=config)
-        session.config = {"local": {"local_code": True, "container_root": str(self.scratch)}}
         estimator = Estimator(image_uri=IMAGE, role=ROLE, instance_count=1, instance_type="local",
                               sagemaker_session=session, output_path=f"file://{self.scratch}/output",
                               hyperparameters={"dns_timeout": "0"})
@@ -237,10 +191,9 @@ class LocalModeRun:
                 if i >= warmup:
                     self.times.append(elapsed)
         except Exception as exc:  # report why instead of a number
-            self.error = f"local mode failed: {type(exc).__name__}: {str(exc)[:200]}"
+            self.failed(exc)
         finally:
-            remove_local_mode_containers(self.scratch)
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.clean_up()
 
 
 # -- report ---------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""boto3 clients through which smlocal's own services use S3 and CloudWatch Logs.
+"""How smlocal's own services reach S3, CloudWatch and CloudWatch Logs.
 
-They go over HTTP to smlocal itself (the same moto, the same persistence as any caller) and carry
-the resource's account in moto's `x-moto-account-id` header, so a job of account A reads A's
-buckets whatever access key created it.
+boto3 clients go over HTTP to smlocal itself (the same moto, the same persistence as any caller)
+and carry the resource's account in moto's `x-moto-account-id` header, so a job of account A reads
+A's buckets whatever access key created it. Log lines are the exception: they are written straight
+into the in-process moto Logs backend (aws/embedded.LogWriter), since a chatty container would
+otherwise cost more in botocore than in its own work.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import threading
 
 import boto3
 from botocore.config import Config
+
+from emulator.aws.embedded import LogWriter
 
 _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32,
                  connect_timeout=10, read_timeout=300)
@@ -40,15 +44,16 @@ class AwsClients:
                     aws_access_key_id="smlocal", aws_secret_access_key="smlocal",
                 )
                 client.meta.events.register("before-sign", _account_header(account))
-                client.smlocal_scope = (account, region)  # lets smlocal's own writers skip HTTP
                 self._cache[key] = client
             return client
 
     def s3(self, account: str, region: str):
         return self.client("s3", account, region)
 
-    def logs(self, account: str, region: str):
-        return self.client("logs", account, region)
+    def log_writer(self, account: str, region: str) -> LogWriter:
+        """The writer for smlocal's own log streams. Always the embedded one: smlocal's clients only
+        ever talk to smlocal itself, whose moto runs in this process."""
+        return LogWriter(account, region)
 
 
 def _account_header(account: str):

@@ -30,10 +30,35 @@ def moto_application():
     return Dispatcher(create_backend_app)
 
 
-def put_log_events(account: str, region: str, group: str, stream: str, events: list[dict]) -> None:
-    """PutLogEvents straight into moto's CloudWatch Logs (the backend every caller's GetLogEvents
-    reads), skipping botocore's serializer and moto's parser: a container that logs every request,
-    as access logs do, cost smlocal more CPU in those two than in forwarding the requests."""
-    from moto.logs.models import logs_backends
+class LogWriter:
+    """CloudWatch Logs writes of one account and region, straight into moto's Logs backend (the one
+    every caller's GetLogEvents reads), skipping botocore's serializer and moto's parser: a container
+    that logs every request, as access logs do, cost smlocal more CPU in those two than in forwarding
+    the requests. smlocal's own log streams are its only users, so the interface is what they need."""
 
-    logs_backends[account][region].put_log_events(group, stream, events)
+    def __init__(self, account: str, region: str):
+        self.account, self.region = account, region
+
+    def _backend(self):
+        from moto.logs.models import logs_backends
+
+        return logs_backends[self.account][self.region]  # at each call, as moto's own handler: a reset drops it
+
+    def ensure_group(self, group: str) -> None:
+        from moto.logs.exceptions import ResourceAlreadyExistsException
+
+        try:
+            self._backend().create_log_group(group, None)
+        except ResourceAlreadyExistsException:
+            pass
+
+    def ensure_stream(self, group: str, stream: str) -> None:
+        from moto.logs.exceptions import ResourceAlreadyExistsException
+
+        try:
+            self._backend().create_log_stream(group, stream)
+        except ResourceAlreadyExistsException:
+            pass
+
+    def put_events(self, group: str, stream: str, events: list[dict]) -> None:
+        self._backend().put_log_events(group, stream, events)

@@ -12,7 +12,7 @@ from botocore.model import OperationModel
 
 from emulator import errors
 from emulator.protocol import shapes
-from emulator.protocol.http import HttpRequest, HttpResponse
+from emulator.protocol.http import HttpRequest, HttpResponse, json_object
 from emulator.protocol.models import operation_model, service_model
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -32,15 +32,7 @@ def parse(op: OperationModel, request: HttpRequest) -> dict:
     if request.method != "POST":
         raise errors.ServiceError("InvalidAction", "json 1.1 operations are POSTed.", 400)
     body = request.body.strip()
-    if not body:
-        document = {}
-    else:
-        try:
-            document = json.loads(body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise errors.serialization("The request body is not valid JSON.") from None
-    if not isinstance(document, dict):
-        raise errors.serialization("The request body must be a JSON object.")
+    document = json_object(body) if body else {}  # an empty body is an operation without input
     return shapes.read_input(op.input_shape, document)
 
 

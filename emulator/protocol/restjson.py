@@ -13,7 +13,7 @@ from botocore.model import OperationModel
 
 from emulator import errors
 from emulator.protocol import shapes
-from emulator.protocol.http import HttpRequest, HttpResponse
+from emulator.protocol.http import HttpRequest, HttpResponse, json_object
 from emulator.protocol.models import service_model
 
 
@@ -107,9 +107,9 @@ def parse(op: OperationModel, request: HttpRequest, labels: dict[str, str]) -> d
         if kind == "string":
             document[plan.payload] = _text(request.body)
         elif request.body:
-            document[plan.payload] = _json(request.body)
+            document[plan.payload] = json_object(request.body)
     elif plan.body_members and request.body:
-        document.update({k: v for k, v in _json(request.body).items() if k in plan.body_members and v is not None})
+        document.update({k: v for k, v in json_object(request.body).items() if k in plan.body_members and v is not None})
     return shapes.read_input(shape, document)
 
 
@@ -186,16 +186,6 @@ def _text(body: bytes) -> str:
         return body.decode()
     except UnicodeDecodeError:
         raise errors.serialization("The request body is not valid UTF-8 text.") from None
-
-
-def _json(body: bytes) -> dict:
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise errors.serialization("The request body is not valid JSON.") from None
-    if not isinstance(document, dict):
-        raise errors.serialization("The request body must be a JSON object.")
-    return document
 
 
 def _header_value(member, value: str, wire: str):

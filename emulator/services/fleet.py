@@ -20,7 +20,7 @@ import urllib3
 from emulator.runtime.base import Runtime, RuntimeUnavailable, ServerSpec
 from emulator.services.router import Instance
 from emulator.services.training_data import fetch, split_s3_uri
-from emulator.services.training_logs import Flusher, LogStream, ensure_group
+from emulator.services.training_logs import Flusher, LogStream
 
 LOG_GROUP = "/aws/sagemaker/Endpoints/{endpoint}"
 _PING_TIMEOUT = urllib3.Timeout(connect=1.0, read=2.0)
@@ -78,16 +78,16 @@ def prepare_model(s3, container: dict, folder: Path) -> Path:
 class InstanceLauncher:
     """Starts instances of one endpoint; owns their log streams."""
 
-    def __init__(self, runtime: Runtime, logs, account: str, region: str, endpoint: str, work: Path,
+    def __init__(self, runtime: Runtime, log_writer, account: str, region: str, endpoint: str, work: Path,
                  startup_timeout: float):
-        self.runtime, self.logs, self.endpoint, self.work = runtime, logs, endpoint, work
+        self.runtime, self.log_writer, self.endpoint, self.work = runtime, log_writer, endpoint, work
         self.account, self.region = account, region
         self.startup_timeout = startup_timeout
         self.group = LOG_GROUP.format(endpoint=endpoint)
         self.streams: list[LogStream] = []
         self.flusher: Flusher | None = None
-        if logs is not None:
-            ensure_group(logs, self.group)
+        if log_writer is not None:
+            log_writer.ensure_group(self.group)
             self.flusher = Flusher(self.streams)
             self.flusher.start()
 
@@ -116,9 +116,9 @@ class InstanceLauncher:
         return Instance(instance_id, servers, [c.hostname for c in containers], log_stream_arn=arn)
 
     def _stream(self, name: str) -> LogStream | None:
-        if self.logs is None:
+        if self.log_writer is None:
             return None
-        stream = LogStream(self.logs, name, self.group)
+        stream = LogStream(self.log_writer, name, self.group)
         self.streams.append(stream)
         return stream
 

@@ -150,8 +150,8 @@ class HostingService:
     def _build(self, res: Resource, config: dict) -> Fleet:
         work = Path(self.work_dir) / "endpoints" / f"{res.name}-{uuid.uuid4().hex[:8]}"
         s3 = self.clients.s3(res.account, res.region) if self.clients else None
-        logs = self.clients.logs(res.account, res.region) if self.clients else None
-        launcher = InstanceLauncher(self.runtime, logs, res.account, res.region, res.name, work, self.startup_timeout)
+        log_writer = self.clients.log_writer(res.account, res.region) if self.clients else None
+        launcher = InstanceLauncher(self.runtime, log_writer, res.account, res.region, res.name, work, self.startup_timeout)
         fleet = Fleet(launcher, work, {}, {})
         try:
             for variant in config.get("ProductionVariants", []):

@@ -2,7 +2,9 @@
 
 Lines go to group /aws/sagemaker/TrainingJobs, stream `<job>/algo-<n>-<epoch seconds>`, in
 batches (so a chatty job costs few calls) flushed at least twice a second, so `fit(logs=True)`
-tails them live. MetricDefinitions run on each line with TAB shown as `#011`, as CloudWatch shows it.
+tails them live. Streams write through a log writer (AwsClients.log_writer: create if missing, put
+events), never a boto3 client, so how the lines reach CloudWatch Logs is decided in one place.
+MetricDefinitions run on each line with TAB shown as `#011`, as CloudWatch shows it.
 """
 
 from __future__ import annotations
@@ -11,28 +13,19 @@ import re
 import threading
 import time
 
-from emulator.aws.embedded import put_log_events
-
 GROUP = "/aws/sagemaker/TrainingJobs"
 MAX_BATCH = 5000
 MAX_EVENT_BYTES = 256 * 1024 - 26
 
 
-def ensure_group(logs, group: str = GROUP) -> None:
-    try:
-        logs.create_log_group(logGroupName=group)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
-
-
 class LogStream:
     """One host's stream; `write` buffers, `flush` sends (thread-safe)."""
 
-    def __init__(self, logs, stream: str, group: str = GROUP):
-        self.logs, self.group, self.stream = logs, group, stream
+    def __init__(self, writer, stream: str, group: str = GROUP):
+        self.writer, self.group, self.stream = writer, group, stream
         self._buffer: list[dict] = []
         self._lock = threading.Lock()
-        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        writer.ensure_stream(group, stream)
 
     def write(self, line: str, at: float | None = None) -> None:
         event = {"timestamp": int((at or time.time()) * 1000), "message": line[:MAX_EVENT_BYTES] or " "}
@@ -47,11 +40,7 @@ class LogStream:
             batch, self._buffer = self._buffer, []
             if not batch:
                 return
-            scope = getattr(self.logs, "smlocal_scope", None)  # one of smlocal's own clients
-            if scope is not None:
-                put_log_events(*scope, self.group, self.stream, batch)
-            else:
-                self.logs.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=batch)
+            self.writer.put_events(self.group, self.stream, batch)
 
 
 class Flusher(threading.Thread):

@@ -20,7 +20,7 @@ from emulator.runtime.base import RuntimeUnavailable, TrainingHostSpec
 from emulator.runtime.contract import OptMl, write_json
 from emulator.services import training_data as data_io
 from emulator.services.artifacts import CheckpointSync, upload_outputs
-from emulator.services.training_logs import GROUP, Flusher, LogStream, MetricParser, ensure_group
+from emulator.services.training_logs import GROUP, Flusher, LogStream, MetricParser
 
 log = logging.getLogger("smlocal.training")
 CHECKPOINT_SYNC_SECONDS = 5.0
@@ -215,9 +215,9 @@ class TrainingRun(threading.Thread):
             )))
         # The log streams are made while the hosts start (their output waits in the pipes), so a
         # short job does not wait for two CloudWatch Logs calls before it runs.
-        logs = self.service.clients.logs(job.account, job.region)
-        ensure_group(logs)
-        streams = [LogStream(logs, f"{job.name}/{host}-{stamp}", GROUP) for host in hosts]
+        writer = self.service.clients.log_writer(job.account, job.region)
+        writer.ensure_group(GROUP)
+        streams = [LogStream(writer, f"{job.name}/{host}-{stamp}", GROUP) for host in hosts]
         flusher = Flusher(streams)
         flusher.start()
         pumps = [threading.Thread(target=_pump, args=(p, s, metrics), daemon=True)

@@ -5,15 +5,15 @@ invoke through boto3 exactly as a user would."""
 from __future__ import annotations
 
 import io
-import os
+import re
 import tarfile
 import time
 import uuid
 
+import numpy as np
 import pytest
 
-from tests.training.conftest import Stack
-from emulator.runtime.select import docker_available
+from tests.training.conftest import Stack, runtime_or_skip
 from emulator.testing import LocalServer
 
 ALGORITHMS_IMAGE = "smlocal/algorithms:latest"
@@ -26,27 +26,9 @@ def image_uri(repository: str, tag: str = "1", region: str = "us-east-1") -> str
     return f"{account}.dkr.ecr.{region}.amazonaws.com/{repository}:{tag}"
 
 
-def _docker_ready() -> str | None:
-    if not docker_available():
-        return "no Docker engine answers (start one with `bash docker/engine.sh`)"
-    import docker
-
-    try:
-        docker.from_env().images.get(ALGORITHMS_IMAGE)
-    except Exception:
-        return f"the image {ALGORITHMS_IMAGE} is not built (run `bash docker/build-images.sh`)"
-    return None
-
-
 @pytest.fixture(scope="session", params=["process", "docker"])
 def algo_runtime(request):
-    if request.param == "docker":
-        why = _docker_ready()
-        if why:
-            if os.environ.get("CI"):
-                pytest.fail(f"Docker algorithm tests cannot run in CI: {why}")
-            pytest.skip(f"Docker algorithm tests skipped: {why}")
-    return request.param
+    return runtime_or_skip(request.param, ALGORITHMS_IMAGE, "algorithm")
 
 
 @pytest.fixture(scope="session")
@@ -129,3 +111,41 @@ def invoke(stack, endpoint: str, body: bytes, content_type: str, accept: str | N
     kwargs = {"Accept": accept} if accept else {}
     answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType=content_type, **kwargs)
     return answer["Body"].read(), answer["ContentType"]
+
+
+def to_csv(X, y=None, weights=None, exact: bool = False) -> bytes:
+    """Label first, then weight, then the features (the built-ins' CSV layout); every line ends with
+    a newline (Pipe mode concatenates a channel's objects). Values carry 9 significant digits, which
+    float32 data round-trips; `exact` writes each value's repr, for float64 data checked against a
+    float64 reference."""
+    leading = [column for column in (y, weights) if column is not None]
+    table = np.column_stack([*leading, X]) if leading else X
+    if exact:
+        return "".join(",".join(repr(float(v)) for v in row) + "\n" for row in table).encode()
+    buffer = io.StringIO()
+    np.savetxt(buffer, table, delimiter=",", fmt="%.9g")
+    return buffer.getvalue().encode()
+
+
+def model_error(stack, endpoint: str, body: bytes, content_type: str, accept: str | None = None) -> int:
+    """The OriginalStatusCode of a request the container refuses, which AWS answers as a ModelError."""
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as info:
+        invoke(stack, endpoint, body, content_type, accept)
+    assert info.value.response["Error"]["Code"] == "ModelError"
+    return info.value.response["OriginalStatusCode"]
+
+
+def bad_requests(width: int) -> list[tuple[bytes, str, str | None, int]]:
+    """(body, content type, accept, OriginalStatusCode) of the requests a dense-input container
+    refuses: a content type it does not read, a value that is not a number, a row of the wrong
+    width, an accept type it does not write."""
+    return [(b"1,2", "text/plain", None, 415), (b"1,2,x", "text/csv", None, 400),
+            (b"1,2,3", "text/csv", None, 400), (",".join(["1"] * width).encode(), "text/csv", "image/png", 406)]
+
+
+def assert_metrics_logged(lines: list[str], regexes: dict[str, str]) -> None:
+    """Each named regex (an algorithm's documented tuning metrics) matches some log line."""
+    for name, regex in regexes.items():
+        assert any(re.search(regex, line) for line in lines), f"no log line for {name}: {regex}"

@@ -14,12 +14,12 @@ import zipfile
 import numpy as np
 import pytest
 import scipy.sparse
-from botocore.exceptions import ClientError
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from algorithms.common.mxnet_checkpoint import read_params
 from algorithms.io import encode_records, ndarray, read_records
-from tests.algorithms.conftest import deploy, invoke, job_logs, model_artifacts, train, upload
+from tests.algorithms.conftest import (assert_metrics_logged, deploy, invoke, job_logs, model_artifacts, model_error,
+                                       train, upload)
 from tests.algorithms.test_linear_learner import run_in_mxnet
 
 RECORDIO = "application/x-recordio-protobuf"
@@ -68,13 +68,6 @@ def fm_scores(files: dict[str, bytes], X) -> np.ndarray:
     return w0[0] + np.asarray(X @ w).ravel() + pairs
 
 
-def model_error(stack, endpoint, body, content_type, accept=None) -> int:
-    with pytest.raises(ClientError) as info:
-        invoke(stack, endpoint, body, content_type, accept)
-    assert info.value.response["Error"]["Code"] == "ModelError"
-    return info.value.response["OriginalStatusCode"]
-
-
 # -- binary classifier on sparse data ---------------------------------------------------------
 
 
@@ -105,8 +98,7 @@ def binary_endpoint(algo_stack, binary_job):
 
 def test_test_metrics_and_progress_lines(algo_stack, binary_job):
     lines = job_logs(algo_stack, binary_job["TrainingJobName"])
-    for name, regex in TUNING_REGEXES.items():
-        assert any(re.search(regex, line) for line in lines), f"no log line for {name}"
+    assert_metrics_logged(lines, TUNING_REGEXES)
     assert any(line.startswith("#test_score (algo-1) : ('binary_classification_accuracy', 0.") for line in lines)
     assert any(re.search(r"#quality_metric: host=algo-1, epoch=19, train binary_classification_cross_entropy <loss>=", line)
                for line in lines)

@@ -10,17 +10,9 @@ import json
 import faiss
 import numpy as np
 import pytest
-from botocore.exceptions import ClientError
 
 from algorithms.io import encode_records, read_records
-from tests.algorithms.conftest import deploy, invoke, job_logs, model_artifacts, train, upload
-
-
-def csv_of(X, y=None) -> bytes:
-    table = X if y is None else np.hstack([y[:, None], X])
-    buffer = io.StringIO()
-    np.savetxt(buffer, table, delimiter=",", fmt="%.9g")
-    return buffer.getvalue().encode()
+from tests.algorithms.conftest import deploy, invoke, job_logs, model_artifacts, model_error, to_csv, train, upload
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +59,8 @@ HP = {"feature_dim": 12, "k": 7, "predictor_type": "classifier", "sample_size": 
 @pytest.fixture(scope="module")
 def flat_job(algo_stack, clusters):
     X, y, Xt, yt = clusters
-    uri = upload(algo_stack, {"train/a.csv": csv_of(X[:800], y[:800]), "train/b.csv": csv_of(X[800:], y[800:]),
-                              "test/t.csv": csv_of(Xt, yt)})
+    uri = upload(algo_stack, {"train/a.csv": to_csv(X[:800], y[:800]), "train/b.csv": to_csv(X[800:], y[800:]),
+                              "test/t.csv": to_csv(Xt, yt)})
     job = train(algo_stack, "knn", {**HP, "_kvstore": "dist_async", "_num_gpus": "auto"},
                 {"train": (uri + "/train", "text/csv"), "test": (uri + "/test", "text/csv")})
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
@@ -94,10 +86,10 @@ def test_flat_training_indexes_every_record_and_reports_the_test_accuracy(algo_s
 def test_flat_predictions_equal_brute_force_neighbours(algo_stack, flat_endpoint, clusters):
     X, y, Xt, yt = clusters
     distances, neighbours, votes = brute_force(X, y, Xt[:40], 7)
-    body, content_type = invoke(algo_stack, flat_endpoint, csv_of(Xt[:40]), "text/csv")
+    body, content_type = invoke(algo_stack, flat_endpoint, to_csv(Xt[:40]), "text/csv")
     assert content_type == "application/json"
     assert [p["predicted_label"] for p in json.loads(body)["predictions"]] == votes.tolist()
-    body, _ = invoke(algo_stack, flat_endpoint, csv_of(Xt[:40]), "text/csv", "application/json; verbose=true")
+    body, _ = invoke(algo_stack, flat_endpoint, to_csv(Xt[:40]), "text/csv", "application/json; verbose=true")
     predictions = json.loads(body)["predictions"]
     assert [p["labels"] for p in predictions] == neighbours.tolist()
     for p, row in zip(predictions, distances):
@@ -121,20 +113,17 @@ def test_every_request_and_response_format(algo_stack, flat_endpoint, clusters):
     assert content_type == "application/x-recordio-protobuf"
     assert [float(r.label["predicted_label"].values[0]) for r in records] == votes
     assert all(len(r.label["distances"].values) == 7 and len(r.label["labels"].values) == 7 for r in records)
-    body, _ = invoke(algo_stack, flat_endpoint, csv_of(Xt[:5]), "text/csv;label_size=0", "*/*")
+    body, _ = invoke(algo_stack, flat_endpoint, to_csv(Xt[:5]), "text/csv;label_size=0", "*/*")
     assert [p["predicted_label"] for p in json.loads(body)["predictions"]] == votes
 
 
 def test_error_codes(algo_stack, flat_endpoint, clusters):
     Xt = clusters[2]
-    for body, content_type, accept, code in [(csv_of(Xt[:2]), "text/plain", None, 415),
+    for body, content_type, accept, code in [(to_csv(Xt[:2]), "text/plain", None, 415),
                                              (b"1,2,x", "text/csv", None, 400),
-                                             (csv_of(Xt[:2, :5]), "text/csv", None, 400),
-                                             (csv_of(Xt[:2]), "text/csv", "image/png", 406)]:
-        with pytest.raises(ClientError) as info:
-            invoke(algo_stack, flat_endpoint, body, content_type, accept)
-        assert info.value.response["Error"]["Code"] == "ModelError"
-        assert info.value.response["OriginalStatusCode"] == code, (content_type, accept)
+                                             (to_csv(Xt[:2, :5]), "text/csv", None, 400),
+                                             (to_csv(Xt[:2]), "text/csv", "image/png", 406)]:
+        assert model_error(algo_stack, flat_endpoint, body, content_type, accept) == code, (content_type, accept)
 
 
 # -- regressor, recordio, sampling ---------------------------------------------------------------------
@@ -159,7 +148,7 @@ def test_regressor_on_recordio_reports_the_test_mse(algo_stack, clusters):
 
 def test_sample_size_keeps_a_uniform_sample_of_the_training_records(algo_stack, clusters):
     X, y, _, _ = clusters
-    uri = upload(algo_stack, {"train/a.csv": csv_of(X, y)})
+    uri = upload(algo_stack, {"train/a.csv": to_csv(X, y)})
     job = train(algo_stack, "knn", {**HP, "sample_size": 300}, {"train": (uri + "/train", "text/csv")})
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     index, labels, _ = load_artifact(algo_stack, job)
@@ -186,7 +175,7 @@ def test_sample_size_keeps_a_uniform_sample_of_the_training_records(algo_stack, 
 ])
 def test_index_types_metrics_and_dimension_reduction(algo_stack, clusters, extra):
     X, y, Xt, yt = clusters
-    uri = upload(algo_stack, {"train/a.csv": csv_of(X, y), "test/t.csv": csv_of(Xt, yt)})
+    uri = upload(algo_stack, {"train/a.csv": to_csv(X, y), "test/t.csv": to_csv(Xt, yt)})
     job = train(algo_stack, "knn", {**HP, **extra}, {"train": (uri + "/train", "text/csv"),
                                                      "test": (uri + "/test", "text/csv")})
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
@@ -200,10 +189,10 @@ def test_index_types_metrics_and_dimension_reduction(algo_stack, clusters, extra
 
 def test_cosine_flat_equals_brute_force_cosine_neighbours(algo_stack, clusters):
     X, y, Xt, yt = clusters
-    uri = upload(algo_stack, {"train/a.csv": csv_of(X, y)})
+    uri = upload(algo_stack, {"train/a.csv": to_csv(X, y)})
     job = train(algo_stack, "knn", {**HP, "k": 3, "index_metric": "COSINE"}, {"train": (uri + "/train", "text/csv")})
     endpoint = deploy(algo_stack, "knn", job)
-    body, _ = invoke(algo_stack, endpoint, csv_of(Xt[:10]), "text/csv", "application/json;verbose=true")
+    body, _ = invoke(algo_stack, endpoint, to_csv(Xt[:10]), "text/csv", "application/json;verbose=true")
     unit = X / np.linalg.norm(X, axis=1, keepdims=True)
     queries = Xt[:10] / np.linalg.norm(Xt[:10], axis=1, keepdims=True)
     similarity = queries.astype(np.float64) @ unit.T.astype(np.float64)
@@ -220,7 +209,7 @@ def test_two_hosts_sample_their_shards_and_algo_1_indexes_both(algo_stack, clust
     X, y, _, _ = clusters
     order = np.argsort(X[:, 0])
     halves = [order[:700], order[700:1400]]
-    uri = upload(algo_stack, {f"train/half-{i}.csv": csv_of(X[h], y[h]) for i, h in enumerate(halves)})
+    uri = upload(algo_stack, {f"train/half-{i}.csv": to_csv(X[h], y[h]) for i, h in enumerate(halves)})
     job = train(algo_stack, "knn", {**HP, "sample_size": 1000}, {"train": (uri + "/train", "text/csv")},
                 instances=2, distribution="ShardedByS3Key")
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
@@ -247,6 +236,6 @@ def test_two_hosts_sample_their_shards_and_algo_1_indexes_both(algo_stack, clust
 ])
 def test_bad_hyperparameters_and_data_are_client_errors(algo_stack, clusters, hyperparameters, reason):
     X, y, _, _ = clusters
-    uri = upload(algo_stack, {"train/a.csv": csv_of(X[:100], y[:100])})
+    uri = upload(algo_stack, {"train/a.csv": to_csv(X[:100], y[:100])})
     job = train(algo_stack, "knn", hyperparameters, {"train": (uri + "/train", "text/csv")})
     assert job["TrainingJobStatus"] == "Failed" and job["FailureReason"].startswith(reason), job["FailureReason"]

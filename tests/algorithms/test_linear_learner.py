@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from botocore.exceptions import ClientError
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import r2_score
 from sklearn.pipeline import make_pipeline
@@ -25,7 +24,8 @@ from sklearn.preprocessing import StandardScaler
 
 from algorithms.common.mxnet_checkpoint import read_params
 from algorithms.io import encode_records, ndarray, read_records
-from tests.algorithms.conftest import ROLE, deploy, image_uri, invoke, job_logs, model_artifacts, train, upload
+from tests.algorithms.conftest import (ROLE, assert_metrics_logged, deploy, image_uri, invoke, job_logs, model_artifacts,
+                                       model_error, to_csv, train, upload)
 from tests.algorithms.test_ndarray_mxnet import SETUP, VENV
 
 RECORDIO = "application/x-recordio-protobuf"
@@ -57,11 +57,6 @@ def synthetic(kind: str, n: int = 9000, d: int = 24, seed: int = 11):
     else:
         y = np.argmax(Z @ rng.normal(size=(d, 4)) + rng.gumbel(size=(n, 4)), axis=1)
     return X, y.astype(np.float32)
-
-
-def csv(X, y=None) -> bytes:
-    rows = X if y is None else np.column_stack([y, X])
-    return "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rows).encode()
 
 
 def logistic_regression():
@@ -105,13 +100,6 @@ def run_in_mxnet(files: dict[str, bytes], X: np.ndarray, script: str) -> list[st
     return done.stdout.strip().splitlines()
 
 
-def model_error(stack, endpoint, body, content_type, accept=None) -> int:
-    with pytest.raises(ClientError) as info:
-        invoke(stack, endpoint, body, content_type, accept)
-    assert info.value.response["Error"]["Code"] == "ModelError"
-    return info.value.response["OriginalStatusCode"]
-
-
 # -- binary classifier: one job (recordio train in two files, csv validation, recordio test) ----
 
 
@@ -146,7 +134,7 @@ def binary_job(algo_stack, binary):
     channels = {
         "train": (upload(algo_stack, {"part-0.pbr": encode_records(X[:3000], y[:3000]),
                                       "part-1.pbr": encode_records(X[3000:], y[3000:])}), RECORDIO),
-        "validation": (upload(algo_stack, {"validation.csv": csv(Xv, yv)}), "text/csv"),
+        "validation": (upload(algo_stack, {"validation.csv": to_csv(Xv, yv, exact=True)}), "text/csv"),
         "test": (upload(algo_stack, {"test.pbr": encode_records(Xt, yt)}), RECORDIO)}
     job = _train_with_metric_definitions(algo_stack, {
         "predictor_type": "binary_classifier", "feature_dim": X.shape[1], "mini_batch_size": 200,
@@ -162,8 +150,7 @@ def binary_endpoint(algo_stack, binary_job):
 
 def test_metric_lines_match_sagemakers_tuning_regexes(algo_stack, binary_job):
     lines = job_logs(algo_stack, binary_job["TrainingJobName"])
-    for name, regex in TUNING_REGEXES.items():
-        assert any(re.search(regex, line) for line in lines), f"no log line for {name}: {regex}"
+    assert_metrics_logged(lines, TUNING_REGEXES)
     assert any(re.search(r"#test_score \(algo-1\) : \('binary_classification_accuracy', 0\.\d+\)", line) for line in lines)
     assert any("#validation_score (algo-1) : ('roc_auc_score'," in line for line in lines)
     assert any(re.search(r"#quality_metric: host=algo-1, epoch=0, validation binary_classification_accuracy <score>=0\.\d+",
@@ -217,7 +204,7 @@ def test_endpoint_answers_every_request_and_accept_type(algo_stack, binary_job, 
     X = binary["test"][0][:5]
     weights, bias, params = weights_of(open_model(algo_stack, binary_job))
     expected = sigmoid(X @ weights + bias)[:, 0]
-    body, mime = invoke(algo_stack, binary_endpoint, csv(X), "text/csv")
+    body, mime = invoke(algo_stack, binary_endpoint, to_csv(X, exact=True), "text/csv")
     predictions = json.loads(body)["predictions"]
     assert mime == "application/json" and list(predictions[0]) == ["score", "predicted_label"]
     assert np.allclose([p["score"] for p in predictions], expected, rtol=1e-4)
@@ -236,7 +223,7 @@ def test_endpoint_answers_every_request_and_accept_type(algo_stack, binary_job, 
     records = read_records(io.BytesIO(body))
     assert mime == RECORDIO and np.allclose([r.label["score"].values[0] for r in records], expected, rtol=1e-4)
     assert [r.label["predicted_label"].values[0] for r in records] == [p["predicted_label"] for p in predictions]
-    body, mime = invoke(algo_stack, binary_endpoint, csv(X[:1]), "text/csv", "text/csv")
+    body, mime = invoke(algo_stack, binary_endpoint, to_csv(X[:1], exact=True), "text/csv", "text/csv")
     score, label = body.decode().strip().split(",")
     assert mime == "text/csv" and float(score) == pytest.approx(expected[0], rel=1e-4) and int(label) == predictions[0]["predicted_label"]
 
@@ -254,8 +241,8 @@ def test_endpoint_errors_are_model_errors_with_the_container_status(algo_stack, 
 
 def test_regressor_r2_matches_ridge_from_csv_without_validation(algo_stack):
     X, y = synthetic("regressor")
-    train_uri = upload(algo_stack, {"train.csv": csv(X[:7000], y[:7000])})
-    test_uri = upload(algo_stack, {"test.csv": csv(X[7000:], y[7000:])})
+    train_uri = upload(algo_stack, {"train.csv": to_csv(X[:7000], y[:7000], exact=True)})
+    test_uri = upload(algo_stack, {"test.csv": to_csv(X[7000:], y[7000:], exact=True)})
     job = train(algo_stack, "linear-learner", {"predictor_type": "regressor", "feature_dim": 24},
                 {"train": (train_uri, "text/csv"), "test": (test_uri, "text/csv")})
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
@@ -269,7 +256,7 @@ def test_regressor_r2_matches_ridge_from_csv_without_validation(algo_stack):
     print(f"regression R2: ours {ours:.4f}, scikit-learn Ridge {reference:.4f}")
     assert ours >= reference - 0.01
     endpoint = deploy(algo_stack, "linear-learner", job)
-    body, _ = invoke(algo_stack, endpoint, csv(X[:2]), "text/csv", "application/jsonlines")
+    body, _ = invoke(algo_stack, endpoint, to_csv(X[:2], exact=True), "text/csv", "application/jsonlines")
     answers = [json.loads(line) for line in body.decode().splitlines()]
     assert [list(a) for a in answers] == [["score"], ["score"]]
     assert np.allclose([a["score"] for a in answers], (X[:2] @ weights + bias)[:, 0], rtol=1e-4)

@@ -10,20 +10,15 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse
-from botocore.exceptions import ClientError
 from sklearn.decomposition import PCA
 
 from algorithms.io import encode_records, ndarray, read_records
 from algorithms.pca.algorithm import DENSE_LIMIT
-from tests.algorithms.conftest import deploy, invoke, job_logs, model_artifacts, train, upload
+from tests.algorithms.conftest import (bad_requests, deploy, invoke, job_logs, model_artifacts, model_error, to_csv,
+                                       train, upload)
 
 RECORDIO = "application/x-recordio-protobuf"
 DIM, K = 12, 4
-
-
-def _csv(rows: np.ndarray) -> bytes:
-    """Lines end with a newline: Pipe mode concatenates the objects of a channel."""
-    return "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rows).encode()
 
 
 def _low_rank(rng, n: int, scales, noise: float = 0.05) -> np.ndarray:
@@ -41,7 +36,7 @@ def data():
 def trained(algo_stack, data):
     parts = np.array_split(data, 3)
     uri = upload(algo_stack, {f"part-{i}.pbr": encode_records(features=p) for i, p in enumerate(parts)})
-    test_uri = upload(algo_stack, {"test.csv": _csv(data[:300])})
+    test_uri = upload(algo_stack, {"test.csv": to_csv(data[:300], exact=True)})
     job = train(algo_stack, "pca", {"feature_dim": DIM, "num_components": K, "mini_batch_size": 500,
                                     "_kvstore": "dist_sync"},
                 {"train": (uri, RECORDIO), "test": (test_uri, "text/csv;label_size=0")})
@@ -91,7 +86,7 @@ def test_logs_carry_the_metric_lines(algo_stack, trained):
 def test_projections_in_every_format_equal_sklearns(algo_stack, endpoint, data):
     rows = data[:5]
     expected = PCA(K).fit(data).transform(rows)[:, ::-1]  # SageMaker's column order: top last
-    body, content_type = invoke(algo_stack, endpoint, _csv(rows), "text/csv")
+    body, content_type = invoke(algo_stack, endpoint, to_csv(rows, exact=True), "text/csv")
     assert content_type == "application/json"
     projections = json.loads(body)["projections"]
     assert len(projections) == 5 and set(projections[0]) == {"projection"}
@@ -119,7 +114,7 @@ def test_projections_in_every_format_equal_sklearns(algo_stack, endpoint, data):
 def test_sparse_requests_are_projected_like_dense_ones(algo_stack, endpoint, data):
     row = data[0].copy()
     row[::2] = 0
-    dense = json.loads(invoke(algo_stack, endpoint, _csv(row[None]), "text/csv")[0])["projections"][0]["projection"]
+    dense = json.loads(invoke(algo_stack, endpoint, to_csv(row[None], exact=True), "text/csv")[0])["projections"][0]["projection"]
     keys = np.flatnonzero(row)
     tensor = {"keys": keys.tolist(), "values": row[keys].tolist(), "shape": [DIM]}
     sparse = {"instances": [{"data": {"features": tensor}}]}
@@ -133,7 +128,7 @@ def test_sparse_requests_are_projected_like_dense_ones(algo_stack, endpoint, dat
 
 def test_csv_in_pipe_mode_and_sparse_recordio_train_the_same_model(algo_stack, data):
     reference = PCA(K).fit(data)
-    csv_uri = upload(algo_stack, {"a.csv": _csv(data[:700]), "b.csv": _csv(data[700:])})
+    csv_uri = upload(algo_stack, {"a.csv": to_csv(data[:700], exact=True), "b.csv": to_csv(data[700:], exact=True)})
     job = train(algo_stack, "pca", {"feature_dim": DIM, "num_components": K, "mini_batch_size": 100},
                 {"train": (csv_uri, "text/csv;label_size=0")}, mode="Pipe")
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
@@ -233,17 +228,12 @@ def test_two_hosts_sharded_by_s3_key_combine_both_shards(algo_stack):
      f"ClientError: The data has {DIM} features, but feature_dim is {DIM + 1}"),
 ])
 def test_bad_hyperparameters_fail_with_client_error(algo_stack, data, hyperparameters, reason):
-    uri = upload(algo_stack, {"x.csv": _csv(data[:20])})
+    uri = upload(algo_stack, {"x.csv": to_csv(data[:20], exact=True)})
     job = train(algo_stack, "pca", hyperparameters, {"train": (uri, "text/csv;label_size=0")})
     assert job["TrainingJobStatus"] == "Failed"
     assert job["FailureReason"].startswith(reason), job["FailureReason"]
 
 
 def test_bad_requests_are_model_errors(algo_stack, endpoint):
-    cases = [(b"1,2", "text/plain", None, 415), (b"1,2,x", "text/csv", None, 400),
-             (b"1,2,3", "text/csv", None, 400), (",".join(["1"] * DIM).encode(), "text/csv", "image/png", 406)]
-    for body, content_type, accept, status in cases:
-        with pytest.raises(ClientError) as info:
-            invoke(algo_stack, endpoint, body, content_type, accept)
-        assert info.value.response["Error"]["Code"] == "ModelError"
-        assert info.value.response["OriginalStatusCode"] == status, (body, content_type, accept)
+    for body, content_type, accept, status in bad_requests(DIM):
+        assert model_error(algo_stack, endpoint, body, content_type, accept) == status, (body, content_type, accept)

@@ -11,11 +11,11 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse
-from botocore.exceptions import ClientError
 from sklearn.metrics import roc_auc_score
 
 from algorithms.io import encode_records, read_records
-from tests.algorithms.conftest import deploy, invoke, job_logs, model_artifacts, train, upload
+from tests.algorithms.conftest import (bad_requests, deploy, invoke, job_logs, model_artifacts, model_error, train,
+                                       upload)
 
 RECORDIO = "application/x-recordio-protobuf"
 SHINGLE = 48
@@ -208,10 +208,5 @@ def test_test_channel_without_labels_is_a_client_error(algo_stack, series):
 
 
 def test_bad_requests_are_model_errors(algo_stack, shingled_endpoint):
-    cases = [(b"1,2", "text/plain", None, 415), (b"1,2,x", "text/csv", None, 400),
-             (b"1,2,3", "text/csv", None, 400), (",".join(["1"] * SHINGLE).encode(), "text/csv", "image/png", 406)]
-    for body, content_type, accept, status in cases:
-        with pytest.raises(ClientError) as info:
-            invoke(algo_stack, shingled_endpoint, body, content_type, accept)
-        assert info.value.response["Error"]["Code"] == "ModelError"
-        assert info.value.response["OriginalStatusCode"] == status, (body, content_type, accept)
+    for body, content_type, accept, status in bad_requests(SHINGLE):
+        assert model_error(algo_stack, shingled_endpoint, body, content_type, accept) == status, (body, content_type, accept)

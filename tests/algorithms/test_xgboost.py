@@ -20,7 +20,7 @@ import xgboost
 from botocore.exceptions import ClientError
 
 from algorithms.io import encode_records, read_records
-from tests.algorithms.conftest import ROLE, image_uri, job_logs, model_artifacts, upload
+from tests.algorithms.conftest import ROLE, image_uri, job_logs, model_artifacts, to_csv, upload
 from tests.algorithms.conftest import deploy as deploy_model
 
 XGB_17 = image_uri("sagemaker-xgboost", "1.7-1")
@@ -31,25 +31,12 @@ LINE = re.compile(r"^\[(\d+)\]((\t[a-z]+-[\w@.-]+:-?\d+\.\d{5})+)$")
 # -- data ----------------------------------------------------------------------------------------
 
 
-def to_csv(X, y, weights=None) -> bytes:
-    columns = [y[:, None]] + ([weights[:, None]] if weights is not None else []) + [X]
-    buffer = io.StringIO()
-    np.savetxt(buffer, np.hstack(columns), delimiter=",", fmt="%.9g")  # 9 digits: float32 round-trips
-    return buffer.getvalue().encode()
-
-
 def to_libsvm(X, y, weights=None) -> bytes:
     lines = []
     for i, row in enumerate(X):
         head = f"{y[i]:.9g}" + (f":{weights[i]:.9g}" if weights is not None else "")
         lines.append(" ".join([head] + [f"{j}:{v:.9g}" for j, v in enumerate(row) if v != 0]))
     return ("\n".join(lines) + "\n").encode()
-
-
-def rows_csv(X) -> bytes:
-    buffer = io.StringIO()
-    np.savetxt(buffer, X, delimiter=",", fmt="%.9g")
-    return buffer.getvalue().encode()
 
 
 @pytest.fixture(scope="module")
@@ -199,15 +186,15 @@ def test_csv_model_equals_xgboost_train_with_the_same_parameters(algo_stack, csv
 def test_endpoint_answers_equal_the_local_booster_in_every_accept_type(algo_stack, csv_job, csv_endpoint, binary):
     X, y, Xv, yv = binary
     expected = predict(local_booster({**PARAMS, "eval_metric": ["auc", "error"]}, X, y, 15), Xv[:20]).tolist()
-    body, content_type = invoke(algo_stack, csv_endpoint, rows_csv(Xv[:20]), "text/csv")
+    body, content_type = invoke(algo_stack, csv_endpoint, to_csv(Xv[:20]), "text/csv")
     assert content_type == "text/csv"
     assert body.decode().endswith("\n") and [float(v) for v in body.decode().splitlines()] == expected
-    body, content_type = invoke(algo_stack, csv_endpoint, rows_csv(Xv[:20]), "text/csv", "application/json")
+    body, content_type = invoke(algo_stack, csv_endpoint, to_csv(Xv[:20]), "text/csv", "application/json")
     assert content_type == "application/json"
     assert [p["score"] for p in json.loads(body)["predictions"]] == expected
-    body, content_type = invoke(algo_stack, csv_endpoint, rows_csv(Xv[:20]), "text/csv", "application/jsonlines")
+    body, content_type = invoke(algo_stack, csv_endpoint, to_csv(Xv[:20]), "text/csv", "application/jsonlines")
     assert content_type == "application/jsonlines" and [json.loads(l)["score"] for l in body.splitlines()] == expected
-    body, content_type = invoke(algo_stack, csv_endpoint, rows_csv(Xv[:20]), "text/csv",
+    body, content_type = invoke(algo_stack, csv_endpoint, to_csv(Xv[:20]), "text/csv",
                                 "application/x-recordio-protobuf")
     scores = [float(r.label["score"].values[0]) for r in read_records(io.BytesIO(body))]
     assert content_type == "application/x-recordio-protobuf" and scores == expected
@@ -226,10 +213,10 @@ def test_libsvm_requests_ignore_the_label_and_absent_features_are_missing(algo_s
 
 def test_endpoint_error_codes(algo_stack, csv_endpoint, binary):
     Xv = binary[2]
-    assert model_error(algo_stack, csv_endpoint, rows_csv(Xv[:2]), "text/plain") == 415
+    assert model_error(algo_stack, csv_endpoint, to_csv(Xv[:2]), "text/plain") == 415
     assert model_error(algo_stack, csv_endpoint, b"1,2,x", "text/csv") == 415  # unparsable: 415, as the container
-    assert model_error(algo_stack, csv_endpoint, rows_csv(np.ones((2, 30))), "text/csv") == 400  # more features
-    assert model_error(algo_stack, csv_endpoint, rows_csv(Xv[:2]), "text/csv", "image/png") == 406
+    assert model_error(algo_stack, csv_endpoint, to_csv(np.ones((2, 30))), "text/csv") == 400  # more features
+    assert model_error(algo_stack, csv_endpoint, to_csv(Xv[:2]), "text/csv", "image/png") == 406
 
 
 def test_default_accept_and_selectable_output_from_the_environment(algo_stack, csv_job, binary):
@@ -238,13 +225,13 @@ def test_default_accept_and_selectable_output_from_the_environment(algo_stack, c
     endpoint = deploy(algo_stack, csv_job, environment={
         "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "application/json",
         "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probability"})
-    body, content_type = invoke(algo_stack, endpoint, rows_csv(Xv[:4]), "text/csv")
+    body, content_type = invoke(algo_stack, endpoint, to_csv(Xv[:4]), "text/csv")
     assert content_type == "application/json"
     assert json.loads(body)["predictions"] == [{"predicted_label": int(p > 0.5), "probability": p} for p in expected]
-    body, _ = invoke(algo_stack, endpoint, rows_csv(Xv[:4]), "text/csv", "text/csv")
+    body, _ = invoke(algo_stack, endpoint, to_csv(Xv[:4]), "text/csv", "text/csv")
     assert body.decode() == "\n".join(f"{int(p > 0.5)},{p}" for p in expected)
     batch = deploy(algo_stack, csv_job, environment={"SAGEMAKER_BATCH": "true"})
-    body, _ = invoke(algo_stack, batch, rows_csv(Xv[:4]), "text/csv", "application/json")
+    body, _ = invoke(algo_stack, batch, to_csv(Xv[:4]), "text/csv", "application/json")
     assert body.decode() == "\n".join(map(str, expected)) + "\n"
 
 
@@ -289,10 +276,10 @@ def test_csv_weights_multiclass_softprob_and_early_stopping(algo_stack, binary):
     expected = predict(reference, Xv[:6])
     assert np.array_equal(predict(ours, Xv[:6]), expected)
     endpoint = deploy(algo_stack, job)
-    body, _ = invoke(algo_stack, endpoint, rows_csv(Xv[:6]), "text/csv")
+    body, _ = invoke(algo_stack, endpoint, to_csv(Xv[:6]), "text/csv")
     rows = [[float(v) for v in line.split(",")] for line in body.decode().splitlines()]
     assert rows == expected.tolist()  # one row per line, its class probabilities comma-separated
-    body, _ = invoke(algo_stack, endpoint, rows_csv(Xv[:6]), "text/csv", "application/json")
+    body, _ = invoke(algo_stack, endpoint, to_csv(Xv[:6]), "text/csv", "application/json")
     assert [p["score"] for p in json.loads(body)["predictions"]] == expected.tolist()
 
 

@@ -18,28 +18,34 @@ BYO_BIN = REPO / "docker" / "byo-example" / "bin"
 BYO_IMAGE = "smlocal/byo-example:latest"
 
 
-def _docker_ready() -> str | None:
-    """None when Docker tests can run, else why not."""
+def _docker_ready(image: str) -> str | None:
+    """None when Docker tests can run with `image`, else why not."""
     if not docker_available():
         return "no Docker engine answers (start one with `bash docker/engine.sh`)"
     import docker
 
     try:
-        docker.from_env().images.get(BYO_IMAGE)
+        docker.from_env().images.get(image)
     except Exception:
-        return f"the image {BYO_IMAGE} is not built (run `bash docker/build-images.sh`)"
+        return f"the image {image} is not built (run `bash docker/build-images.sh`)"
     return None
+
+
+def runtime_or_skip(runtime: str, image: str, suite: str) -> str:
+    """`runtime` for a suite's session fixture. Docker needs the engine and `image`: without them
+    the suite's Docker half is skipped here, and fails in CI, where it must run."""
+    if runtime == "docker":
+        why = _docker_ready(image)
+        if why:
+            if os.environ.get("CI"):
+                pytest.fail(f"Docker {suite} tests cannot run in CI: {why}")
+            pytest.skip(f"Docker {suite} tests skipped: {why}")
+    return runtime
 
 
 @pytest.fixture(scope="session", params=["process", "docker"])
 def runtime_name(request):
-    if request.param == "docker":
-        why = _docker_ready()
-        if why:
-            if os.environ.get("CI"):
-                pytest.fail(f"Docker contract tests cannot run in CI: {why}")
-            pytest.skip(f"Docker contract tests skipped: {why}")
-    return request.param
+    return runtime_or_skip(request.param, BYO_IMAGE, "contract")
 
 
 class Stack:
