@@ -187,5 +187,9 @@ class KMeansSpec:
         if batch.features.shape[1] != centroids.shape[1]:
             raise ValueError(f"each record needs {centroids.shape[1]} features, not {batch.features.shape[1]}")
         features = batch.features.toarray() if scipy.sparse.issparse(batch.features) else batch.features
-        closest, squared = lloyd.closest(np.asarray(features, dtype=np.float32), centroids)
-        return {"closest_cluster": closest.astype(np.float32), "distance_to_cluster": np.sqrt(squared)}
+        points = np.asarray(features, dtype=np.float32)
+        closest, _ = lloyd.closest(points, centroids)
+        # The distance from the difference itself: the BLAS expansion's float32 cancellation would
+        # make a record's answer depend on which other records came in the same request.
+        distance = np.sqrt(np.square(points - centroids[closest]).sum(axis=1))
+        return {"closest_cluster": closest.astype(np.float32), "distance_to_cluster": distance}
