@@ -16,6 +16,7 @@ pipeline as they would behind any request, so answers keep their order.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from uvicorn.protocols.http.httptools_impl import HEADER_VALUE_RE, STATUS_LINE, HttpToolsProtocol
@@ -99,23 +100,25 @@ class HttpProtocol(HttpToolsProtocol):
     # -- the invocation ---------------------------------------------------------------------------
 
     def _plain_invocation(self) -> _Invocation | None:
-        if self.expect_100_continue or self.parser.should_upgrade():
+        url = self.url
+        if (not url.startswith(b"/endpoints/") or self.expect_100_continue or self.parser.get_method() != b"POST"
+                or self.parser.should_upgrade()):
             return None
-        headers: dict[str, str] = {}
-        for name, value in self.headers:  # names are lower-case already
-            key, text = name.decode("latin-1"), value.decode("latin-1")
-            headers[key] = f"{headers[key]},{text}" if key in headers else text
+        pairs = self.headers  # names are lower-case already
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in pairs}
+        if len(headers) != len(pairs):  # a repeated header: its values joined, as the ASGI path does
+            headers = _joined(pairs)
         length = headers.get("content-length")
         if length is None or not length.isdigit() or int(length) > MAX_BODY or "transfer-encoding" in headers:
             return None
-        path, _, query = self.url.partition(b"?")
+        path, _, query = url.partition(b"?")
         if b"%" in path:
             return None  # uvicorn unquotes it
         path = path.decode("latin-1")
-        if not is_invoke_endpoint(self.parser.get_method().decode("ascii"), path, headers.get("authorization")):
+        if not is_invoke_endpoint("POST", path, headers.get("authorization")):
             return None
-        version = self.parser.get_http_version()
-        return _Invocation(path, query, headers, version != "1.0" and self.parser.should_keep_alive())
+        keep_alive = self.parser.should_keep_alive() and self.parser.get_http_version() != "1.0"
+        return _Invocation(path, query, headers, keep_alive)
 
     def _start(self, cycle: _Invocation) -> None:
         task = self.loop.create_task(self._answer(cycle))
@@ -144,16 +147,32 @@ class HttpProtocol(HttpToolsProtocol):
         content = [STATUS_LINE[response.status]]
         for name, value in self.server_state.default_headers:
             content += (name, b": ", value, b"\r\n")
+        values = []
         for name, value in response.headers:
             encoded = value.encode("latin-1")
-            if HEADER_VALUE_RE.search(encoded):
-                raise ValueError(f"invalid value for response header {name}: {value!r}")
-            content += (name.lower().encode("latin-1"), b": ", encoded, b"\r\n")
+            values.append(encoded)
+            content += (_lower_name(name), b": ", encoded, b"\r\n")
+        if HEADER_VALUE_RE.search(b" ".join(values)):  # one search for all values (a space is allowed)
+            raise ValueError(f"invalid response header value among {response.headers!r}")
         content += (b"content-length: ", str(len(body)).encode("ascii"), b"\r\n")
         if not keep_alive:
             content.append(b"connection: close\r\n")
         content += (b"\r\n", body)
         return b"".join(content)
+
+
+@functools.lru_cache(maxsize=256)
+def _lower_name(name: str) -> bytes:
+    """Header names as uvicorn writes them (lower-case); a handful of names, so remembered."""
+    return name.lower().encode("latin-1")
+
+
+def _joined(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in pairs:
+        key, text = name.decode("latin-1"), value.decode("latin-1")
+        headers[key] = f"{headers[key]},{text}" if key in headers else text
+    return headers
 
 
 def protocol_for(front) -> type[HttpProtocol]:
