@@ -16,8 +16,18 @@ sign convention (the largest-magnitude entry of every component positive).
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from threadpoolctl import threadpool_limits
+
+
+def import_in_background() -> None:
+    """Start importing scipy.linalg (0.3-0.45 s, for :func:`regular` only) in a thread, so that
+    it overlaps the pass over the data (page faults, the single-threaded centring and sums leave
+    a core free) instead of following it. :func:`regular`'s own import then finds it loaded, or
+    waits on the import lock for the rest."""
+    threading.Thread(target=__import__, args=("scipy.linalg",), daemon=True, name="import-scipy").start()
 
 
 def regular(scatter: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
