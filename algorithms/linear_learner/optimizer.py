@@ -35,9 +35,12 @@ class Optimizer:
         return np.maximum(self.rates * decay, np.minimum(self.rates, self.minimum))
 
     def update(self, name: str, param: np.ndarray, grad: np.ndarray, rates: np.ndarray,
-               wd_mult: float = 1.0, lr_mult: float = 1.0, l1: bool = True) -> None:
-        """One in-place step of ``param`` (rows, columns) given its gradient."""
-        if wd_mult:
+               wd_mult=1.0, lr_mult=1.0, l1_rows: int | None = None) -> None:
+        """One in-place step of ``param`` (rows, columns) given its gradient. ``wd_mult`` and
+        ``lr_mult`` are scalars or per-row column vectors (rows, 1), so that the weights and the
+        bias (a last row with its own multipliers) take one step together; the L1 step applies
+        to the first ``l1_rows`` rows (None: all)."""
+        if np.any(wd_mult):
             grad = grad + (self.wds * wd_mult) * param
         step_rates = rates * lr_mult
         if name not in self._state:  # not setdefault: it would allocate two zero arrays every step
@@ -58,6 +61,7 @@ class Optimizer:
             first *= self.momentum
             first -= step_rates * grad
             param += first
-        if l1 and np.any(self.l1s):
-            shrink = step_rates * self.l1s
-            np.copyto(param, np.sign(param) * np.maximum(np.abs(param) - shrink, 0.0))
+        if np.any(self.l1s) and l1_rows != 0:
+            rows = slice(None) if l1_rows is None else slice(0, l1_rows)
+            shrink = (step_rates if np.ndim(step_rates) < 2 else step_rates[rows]) * self.l1s
+            np.copyto(param[rows], np.sign(param[rows]) * np.maximum(np.abs(param[rows]) - shrink, 0.0))
