@@ -183,6 +183,8 @@ def dense_step(params: FMParams, adam: Adam, x: np.ndarray, y: np.ndarray, binar
     forward and [g, g⊙xV]ᵀ·x backward (plus two matrix-vector products for the squared terms),
     and one optimizer step for all three groups."""
     table, d = params.table, params.v.shape[0]
+    if table is None:
+        raise ValueError("dense_step needs the parameters as FMParams.stacked")
     forward = x @ table[:d]
     xv = forward[:, 1:]
     x2 = x * x
