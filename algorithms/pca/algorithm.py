@@ -107,8 +107,6 @@ class PCASpec:
             raise ClientError(f"num_components ({hp['num_components']}) must not be greater than "
                               f"feature_dim ({hp['feature_dim']})")
         method, width = plan(hp)
-        if method == "exact":
-            solve.import_in_background()
         omega = mom.test_matrix(hp["feature_dim"], width) if method == "sketch" else None
         local = self._accumulate(ctx.channels["train"], hp["feature_dim"], omega)
         shares = ctx.gather(local.as_arrays())
