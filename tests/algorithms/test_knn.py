@@ -49,9 +49,9 @@ def brute_force(train_X, train_y, queries, k):
 def load_artifact(stack, job):
     files = model_artifacts(stack, job)
     assert list(files) == ["model_algo-1"]
+    # read_artifact reads the current layout and the earlier .npz (which an algorithms image built
+    # before 2026-12-05 still writes); test_artifact_round_trip_and_the_earlier_npz_layout pins the layout
     model = knn_index.read_artifact(files["model_algo-1"])
-    # the file opens with the faiss index as faiss.write_index writes it
-    assert faiss.deserialize_index(np.frombuffer(files["model_algo-1"], np.uint8)).ntotal == model.index.ntotal
     return model.index, model.labels, model.config
 
 
