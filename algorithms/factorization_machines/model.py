@@ -28,11 +28,30 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+GROUPS = ("bias", "linear", "factors")
+
+
 @dataclass
 class FMParams:
     w0: np.ndarray  # (1,)
     w: np.ndarray  # (d,)
     v: np.ndarray  # (d, k)
+    table: np.ndarray | None = None  # see stacked()
+
+    @classmethod
+    def stacked(cls, w0: np.ndarray, w: np.ndarray, v: np.ndarray) -> "FMParams":
+        """The parameters as views of one (d + 1, k + 1) float32 `table`: row i < d is
+        [w_i, V_i], row d is [w0, 0, …, 0]. The dense step then multiplies a batch by the table
+        and takes one optimizer step on it, instead of copying [w V] together and stepping
+        three groups (the zeros get zero gradients and never move)."""
+        d, k = v.shape
+        table = np.zeros((d + 1, k + 1), np.float32)
+        table[:d, 0], table[:d, 1:], table[d, 0] = w, v, w0[0]
+        return cls(table[d, :1], table[:d, 0], table[:d, 1:], table)
+
+    def compact(self) -> "FMParams":
+        """Contiguous copies of w0, w and V, without the table."""
+        return FMParams(self.w0.copy(), np.ascontiguousarray(self.w), np.ascontiguousarray(self.v))
 
     def predict_raw(self, features) -> np.ndarray:
         """ŷ for a batch (ndarray or CSR), chunked to bound memory."""
@@ -88,6 +107,12 @@ class Adam:
         self.eps = hp["eps"] or EPSILON
         self.moments = {name: (np.zeros_like(a), np.zeros_like(a)) for name, a in
                         (("bias", params.w0), ("linear", params.w), ("factors", params.v))}
+        if params.table is not None:  # per entry of the table: its group (0 bias, 1 linear, 2 factors)
+            group = np.full(params.table.shape, 2, np.intp)
+            group[:, 0], group[-1] = 1, 0
+            self.table_group = group
+            self.table_wd = np.array([np.float32(hp[f"{g}_wd"]) for g in GROUPS], np.float32)[group]
+            self.moments["table"] = (np.zeros_like(params.table), np.zeros_like(params.table))
 
     def step(self, group: str, param: np.ndarray, grad: np.ndarray, rows=None) -> None:
         """``grad`` (float32, owned by the caller, overwritten) for ``param`` or its ``rows``."""
@@ -112,6 +137,27 @@ class Adam:
         if rows is not None:  # gathered copies: write them back
             first[rows], second[rows], param[rows] = m, s, current
 
+    def step_table(self, table: np.ndarray, grad: np.ndarray) -> None:
+        """:meth:`step` for every group at once on a stacked table (see FMParams.stacked): the
+        same float32 operations per entry, with each entry's group's weight decay and rate."""
+        hp = self.hp
+        grad += self.table_wd * table
+        if hp["clip_gradient"]:
+            np.clip(grad, -hp["clip_gradient"], hp["clip_gradient"], out=grad)
+        m, s = self.moments["table"]
+        m *= np.float32(BETA_1)
+        m += np.float32(1 - BETA_1) * grad
+        s *= np.float32(BETA_2)
+        grad *= grad
+        s += np.float32(1 - BETA_2) * grad
+        rates = np.array([hp[f"{g}_lr"] * np.sqrt(1 - BETA_2 ** self.t) / (1 - BETA_1 ** self.t) for g in GROUPS],
+                         np.float32)  # each as step() computes it
+        step = np.sqrt(s)
+        step += np.float32(self.eps)
+        np.divide(m, step, out=step)
+        step *= rates[self.table_group]
+        table -= step
+
 
 def _rows(array: np.ndarray, rows) -> np.ndarray:
     """``array[rows]`` (all of it for None); np.take gathers rows several times faster."""
@@ -133,26 +179,28 @@ def train_step(params: FMParams, adam: Adam, x, y: np.ndarray, binary: bool) -> 
 
 
 def dense_step(params: FMParams, adam: Adam, x: np.ndarray, y: np.ndarray, binary: bool) -> np.ndarray:
-    """The dense step in two matrix products: x·[w V] forward and xᵀ·[g, g⊙xV] backward (plus
-    two matrix-vector products for the squared terms), instead of six separate ones."""
-    k = params.v.shape[1]
-    wv = np.empty((params.v.shape[0], k + 1), np.float32)
-    wv[:, 0], wv[:, 1:] = params.w, params.v
-    forward = x @ wv
+    """The dense step on a stacked table (FMParams.stacked) in two matrix products: x·[w V]
+    forward and [g, g⊙xV]ᵀ·x backward (plus two matrix-vector products for the squared terms),
+    and one optimizer step for all three groups."""
+    table, d = params.table, params.v.shape[0]
+    if table is None:
+        raise ValueError("dense_step needs the parameters as FMParams.stacked")
+    forward = x @ table[:d]
     xv = forward[:, 1:]
     x2 = x * x
     squares = x2 @ np.einsum("ij,ij->i", params.v, params.v)
     raw = (params.w0[0] + forward[:, 0] + 0.5 * (np.einsum("ij,ij->i", xv, xv) - squares)).astype(np.float32)
     g = _loss_gradient(raw, y, binary, adam.hp)
-    back = np.empty_like(forward)
-    back[:, 0] = g
+    back = forward  # not needed any more: becomes [g, g⊙xV] in place
     np.multiply(g[:, None], xv, out=back[:, 1:])
-    grads = x.T @ back  # (d, k + 1): ∂/∂w and the first term of ∂/∂V
-    grad_v = grads[:, 1:] - params.v * (x2.T @ g)[:, None]
+    back[:, 0] = g
+    grads = np.empty_like(table)
+    grads[:d] = (back.T @ x).T  # (d, k + 1): ∂/∂w and the first term of ∂/∂V (the faster BLAS layout of xᵀ·back)
+    grads[:d, 1:] -= params.v * (x2.T @ g)[:, None]
+    grads[d] = 0.0
+    grads[d, 0] = g.sum()
     adam.t += 1
-    adam.step("bias", params.w0, np.array([g.sum()], np.float32))
-    adam.step("linear", params.w, np.ascontiguousarray(grads[:, 0]))
-    adam.step("factors", params.v, grad_v)
+    adam.step_table(table, grads)
     return raw
 
 

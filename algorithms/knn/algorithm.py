@@ -70,7 +70,10 @@ class Reservoir:
             self.buffered = self.size
 
     def _cut(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        keys, points, labels = (np.concatenate(column) for column in zip(*self.parts))
+        if len(self.parts) == 1:  # one batch (a whole dense file): used as it is, no copy
+            keys, points, labels = self.parts[0]
+        else:
+            keys, points, labels = (np.concatenate(column) for column in zip(*self.parts))
         if len(keys) > self.size:
             keep = np.sort(np.argpartition(keys, self.size - 1)[:self.size])
             keys, points, labels = keys[keep], points[keep], labels[keep]
@@ -124,7 +127,10 @@ class KNNSpec:
     def _sample(self, ctx: TrainingContext) -> tuple[np.ndarray, np.ndarray]:
         hp = ctx.hyperparameters
         reservoir = Reservoir(hp["sample_size"], seed=ctx.hosts.index(ctx.current_host))
-        for batch in ctx.channels["train"].batches(hp["mini_batch_size"]):
+        # Batches of sample_size rows (the reservoir then holds up to three times that): the same
+        # sample as smaller batches (the keys are one stream), and a channel that fits in the
+        # sample arrives as one array that needs no concatenation.
+        for batch in ctx.channels["train"].batches(max(hp["mini_batch_size"], hp["sample_size"])):
             reservoir.add(_features(batch, hp["feature_dim"]), _labels(batch, "train"))
         points, labels = reservoir.sample(hp["feature_dim"])
         logs.info(f"sampled {len(labels)} of {reservoir.seen} records on {ctx.current_host}")

@@ -137,11 +137,12 @@ class LinearLearnerSpec:
 
     def _select(self, trainer: Trainer, best, calibration: Labelled, settings: Settings) -> tuple[int, float]:
         """The model to keep and (binary) its decision threshold."""
-        losses_ = trainer.objective(calibration, best.weights, best.bias)
+        z = trainer.raw_outputs(calibration.features, best.weights, best.bias)  # once, for the losses and the scores
+        losses_ = trainer.objective(calibration, outputs=z)
         criterion = settings.raw["binary_classifier_model_selection_criteria"]
         if settings.predictor_type != "binary_classifier" or criterion in ("loss_function", "cross_entropy_loss"):
             return int(np.nanargmin(losses_)), _default_threshold(settings)
-        scores = _scores(settings, trainer.raw_outputs(calibration.features, best.weights, best.bias))
+        scores = _scores(settings, z)
         orders = metrics.descending_order(scores)  # one sort for all models, not one per model
         choices = [metrics.choose_threshold(scores[:, m], calibration.labels, criterion, settings.raw,
                                             _default_threshold(settings), orders[:, m])

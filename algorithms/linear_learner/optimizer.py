@@ -25,23 +25,40 @@ class Optimizer:
         self.factor, self.minimum = settings.lr_factor, settings.lr_minimum
         self.t = 0
         self._state: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # Per-step work that only changes when the schedule does (a step is a few microseconds
+        # of arithmetic on a small matrix, so each avoided numpy call counts): the scheduled
+        # rates per period, each parameter's weight decay and step rates, whether L1 is on.
+        self._period: tuple[int, np.ndarray] | None = None
+        self._decay: dict[str, np.ndarray | None] = {}
+        self._step_rates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._l1 = bool(np.any(l1s))
 
     def tick(self) -> np.ndarray:
         """Advance one update; the learning rates (per column) for it."""
         self.t += 1
         if not self.scheduled:
             return self.rates
-        decay = self.factor ** ((self.t - 1) // self.every)
-        return np.maximum(self.rates * decay, np.minimum(self.rates, self.minimum))
+        period = (self.t - 1) // self.every
+        if self._period is None or self._period[0] != period:
+            decay = self.factor ** period
+            self._period = (period, np.maximum(self.rates * decay, np.minimum(self.rates, self.minimum)))
+        return self._period[1]
 
     def update(self, name: str, param: np.ndarray, grad: np.ndarray, rates: np.ndarray,
-               wd_mult: float = 1.0, lr_mult: float = 1.0, l1: bool = True) -> None:
-        """One in-place step of ``param`` (rows, columns) given its gradient."""
-        if wd_mult:
-            grad = grad + (self.wds * wd_mult) * param
-        step_rates = rates * lr_mult
+               wd_mult=1.0, lr_mult=1.0, l1_rows: int | None = None) -> None:
+        """One in-place step of ``param`` (rows, columns) given its gradient. ``wd_mult`` and
+        ``lr_mult`` are scalars or per-row column vectors (rows, 1), so that the weights and the
+        bias (a last row with its own multipliers) take one step together; the L1 step applies
+        to the first ``l1_rows`` rows (None: all)."""
         if name not in self._state:  # not setdefault: it would allocate two zero arrays every step
             self._state[name] = (np.zeros_like(param), np.zeros_like(param))
+            self._decay[name] = self.wds * wd_mult if np.any(wd_mult) else None  # the same per name
+        if self._decay[name] is not None:
+            grad = grad + self._decay[name] * param
+        cached = self._step_rates.get(name)
+        if cached is None or cached[0] is not rates:
+            cached = self._step_rates[name] = (rates, rates * lr_mult)
+        step_rates = cached[1]
         first, second = self._state[name]
         if self.kind == "adam":
             first *= self.beta_1
@@ -58,6 +75,7 @@ class Optimizer:
             first *= self.momentum
             first -= step_rates * grad
             param += first
-        if l1 and np.any(self.l1s):
-            shrink = step_rates * self.l1s
-            np.copyto(param, np.sign(param) * np.maximum(np.abs(param) - shrink, 0.0))
+        if self._l1 and l1_rows != 0:
+            rows = slice(None) if l1_rows is None else slice(0, l1_rows)
+            shrink = (step_rates if np.ndim(step_rates) < 2 else step_rates[rows]) * self.l1s
+            np.copyto(param[rows], np.sign(param[rows]) * np.maximum(np.abs(param[rows]) - shrink, 0.0))

@@ -58,6 +58,8 @@ class Accumulator:
         self.n = 0
         self.total = np.zeros(feature_dim)
         self.scatter = np.zeros((feature_dim, feature_dim if omega is None else omega.shape[1]))
+        self._buffer: np.ndarray | None = None
+        self._ones_vector: np.ndarray | None = None
 
     def add(self, features) -> None:
         if features.shape[0] == 0:
@@ -77,14 +79,30 @@ class Accumulator:
         return np.asarray(features).mean(axis=0, dtype=np.float64)  # float64 sums, no float64 copy
 
     def _add_dense(self, x: np.ndarray) -> None:
-        dtype = np.float32 if x.dtype == np.float32 else np.float64
-        y = x.astype(dtype, copy=False) - self.shift.astype(dtype)
+        y = self._centred(x)
         self.n += y.shape[0]
-        self.total += y.sum(axis=0, dtype=np.float64)
+        # Column sums in BLAS (a ones-vector product; numpy's float64 axis-0 sum took 0.045 s of
+        # the 220 MB pass). Float32 accumulation is safe here for the reason the float32
+        # products are: y is centred on the shift, so its sums are small next to the data.
+        self.total += self._ones(len(y), y.dtype) @ y
         if self.omega is None:
             self.scatter += y.T @ y  # numpy hands Aᵀ·A to BLAS syrk
         else:
             self.scatter += y.T @ (y @ self.omega.astype(dtype))
+
+    def _centred(self, x: np.ndarray) -> np.ndarray:
+        """``x - shift`` (float32 for float32 data, else float64) in a buffer reused across
+        batches: one pass that reads ``x`` (a strided view of a mapped file, say) and writes
+        contiguous rows for BLAS, with no new allocation (fresh pages) per batch."""
+        dtype = np.float32 if x.dtype == np.float32 else np.float64
+        if self._buffer is None or self._buffer.dtype != dtype or len(self._buffer) < len(x):
+            self._buffer = np.empty((len(x), self.d), dtype)
+        return np.subtract(x, self.shift.astype(dtype), out=self._buffer[:len(x)], dtype=dtype)
+
+    def _ones(self, n: int, dtype) -> np.ndarray:
+        if self._ones_vector is None or self._ones_vector.dtype != dtype or len(self._ones_vector) < n:
+            self._ones_vector = np.ones(n, dtype)
+        return self._ones_vector[:n]
 
     def _add_sparse(self, x: Any) -> None:
         x = x.astype(np.float64)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from algorithms.io import encode_records, read_records
+from algorithms.knn import index as knn_index
 from tests.algorithms.conftest import deploy, invoke, job_logs, model_artifacts, model_error, to_csv, train, upload
 
 
@@ -40,8 +41,10 @@ def brute_force(train_X, train_y, queries, k):
 def load_artifact(stack, job):
     files = model_artifacts(stack, job)
     assert list(files) == ["model_algo-1"]
-    with np.load(io.BytesIO(files["model_algo-1"])) as archive:
-        return faiss.deserialize_index(archive["index"]), archive["labels"], json.loads(str(archive["config"]))
+    # read_artifact reads the current layout and the earlier .npz (which an algorithms image built
+    # before 2026-12-05 still writes); test_artifact_round_trip_and_the_earlier_npz_layout pins the layout
+    model = knn_index.read_artifact(files["model_algo-1"])
+    return model.index, model.labels, model.config
 
 
 def score_in(lines, name):
@@ -239,3 +242,28 @@ def test_bad_hyperparameters_and_data_are_client_errors(algo_stack, clusters, hy
     uri = upload(algo_stack, {"train/a.csv": to_csv(X[:100], y[:100])})
     job = train(algo_stack, "knn", hyperparameters, {"train": (uri + "/train", "text/csv")})
     assert job["TrainingJobStatus"] == "Failed" and job["FailureReason"].startswith(reason), job["FailureReason"]
+
+
+# -- the artifact's layout -----------------------------------------------------------------------
+
+
+def test_artifact_round_trip_and_the_earlier_npz_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 6)).astype(np.float32), rng.integers(0, 3, 50).astype(np.float32)
+    hp = {"feature_dim": 6, "k": 3, "predictor_type": "classifier", "dimension_reduction_type": "sign",
+          "dimension_reduction_target": 4, "index_type": "faiss.Flat", "index_metric": "L2",
+          "faiss_index_ivf_nlists": "auto", "faiss_index_pq_m": None}
+    model = knn_index.build(X, y, hp)
+    knn_index.save(model, tmp_path / "new")
+    assert faiss.read_index(str(tmp_path / "new")).ntotal == 50  # faiss opens the file as it is
+    with open(tmp_path / "old", "wb") as f:  # what versions before 2026-12-05 wrote
+        np.savez(f, index=faiss.serialize_index(model.index), labels=model.labels, projection=model.projection,
+                 config=np.array(json.dumps(model.config)))
+    expected = model.predict(X[:10])
+    for name in ("new", "old"):
+        loaded = knn_index.load(tmp_path / name)
+        assert loaded.config == model.config
+        np.testing.assert_array_equal(loaded.labels, model.labels)
+        np.testing.assert_array_equal(loaded.projection, model.projection)
+        for key, values in loaded.predict(X[:10]).items():
+            np.testing.assert_array_equal(values, expected[key])
