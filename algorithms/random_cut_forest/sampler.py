@@ -27,10 +27,19 @@ class Reservoir:
         if len(rows) == 0:
             return
         self.seen += len(rows)
-        keys = self.rng.random((self.keys.shape[0], len(rows)))
-        tree, column = np.nonzero(keys < self.keys.max(axis=1, keepdims=True))  # grouped by tree
+        trees, size = self.keys.shape
+        keys = self.rng.random((trees, len(rows)))
+        if len(rows) > size:
+            # Only a batch's `size` smallest keys per tree can enter a reservoir of `size`: narrow
+            # the candidates to those first (a whole-file batch would otherwise offer every row
+            # to every tree). The sample is the same: the bottom-k of the union.
+            columns = np.argpartition(keys, size - 1, axis=1)[:, :size]
+            keys = np.take_along_axis(keys, columns, axis=1)
+        else:
+            columns = np.broadcast_to(np.arange(len(rows)), keys.shape)
+        tree, position = np.nonzero(keys < self.keys.max(axis=1, keepdims=True))  # grouped by tree
         if tree.size:
-            self._keep_smallest(tree, column, keys[tree, column], rows)
+            self._keep_smallest(tree, columns[tree, position], keys[tree, position], rows)
 
     def _keep_smallest(self, tree: np.ndarray, column: np.ndarray, keys: np.ndarray, rows: np.ndarray) -> None:
         """Per tree, the `size` smallest of its keys and the entering candidates'."""

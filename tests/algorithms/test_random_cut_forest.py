@@ -210,3 +210,25 @@ def test_test_channel_without_labels_is_a_client_error(algo_stack, series):
 def test_bad_requests_are_model_errors(algo_stack, shingled_endpoint):
     for body, content_type, accept, status in bad_requests(SHINGLE):
         assert model_error(algo_stack, shingled_endpoint, body, content_type, accept) == status, (body, content_type, accept)
+
+
+@pytest.mark.parametrize("batches", [[5000], [100, 300, 2000], [50], [64, 64, 10_000]])
+def test_reservoirs_hold_each_trees_smallest_keys(batches):
+    """Bottom-k sampling: whatever the batch sizes, every tree keeps the rows of its `size`
+    smallest keys among all it was offered (the keys drawn as the reservoir draws them)."""
+    from algorithms.random_cut_forest.sampler import Reservoir
+
+    trees, size, rng = 5, 64, np.random.default_rng(1)
+    data = [rng.normal(size=(b, 3)).astype(np.float32) for b in batches]
+    reservoir = Reservoir(trees, size, 3, seed=7)
+    for rows in data:
+        reservoir.add(rows)
+    draws = np.random.default_rng(7)
+    keys = np.concatenate([draws.random((trees, len(rows))) for rows in data], axis=1)
+    rows = np.concatenate(data)
+    for tree in range(trees):
+        smallest = np.argsort(keys[tree])[:size]
+        held = np.isfinite(reservoir.keys[tree])  # fewer rows than `size`: the rest stay empty
+        assert held.sum() == min(size, len(rows))
+        assert sorted(reservoir.keys[tree, held].tolist()) == sorted(keys[tree, smallest].tolist())
+        assert sorted(map(tuple, reservoir.points[tree, held].tolist())) == sorted(map(tuple, rows[smallest].tolist()))
