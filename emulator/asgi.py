@@ -51,7 +51,7 @@ class Front:
         self.wsgi.executor.shutdown(wait=False, cancel_futures=True)
 
     async def invoke(self, scope, receive, send) -> None:
-        headers = _headers(scope)
+        headers = header_dict(scope["headers"])
         try:
             body = await _body(receive, headers)
         except errors.ServiceError as err:
@@ -93,9 +93,11 @@ def _is_invoke_endpoint(scope) -> bool:
     return is_invoke_endpoint(scope["method"], scope["path"], authorization)
 
 
-def _headers(scope) -> dict[str, str]:
+def header_dict(pairs) -> dict[str, str]:
+    """(name, value) byte pairs, names lower-case already (ASGI's and uvicorn's), as one dict; a
+    repeated header's values joined with commas."""
     headers: dict[str, str] = {}
-    for name, value in scope["headers"]:  # ASGI names are lower-case already
+    for name, value in pairs:
         key, text = name.decode("latin-1"), value.decode("latin-1")
         headers[key] = f"{headers[key]},{text}" if key in headers else text
     return headers

@@ -21,7 +21,7 @@ import logging
 
 from uvicorn.protocols.http.httptools_impl import HEADER_VALUE_RE, STATUS_LINE, HttpToolsProtocol
 
-from emulator.asgi import is_invoke_endpoint
+from emulator.asgi import header_dict, is_invoke_endpoint
 from emulator.gateway import MAX_BODY
 from emulator.protocol.http import HttpResponse
 
@@ -107,7 +107,7 @@ class HttpProtocol(HttpToolsProtocol):
         pairs = self.headers  # names are lower-case already
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in pairs}
         if len(headers) != len(pairs):  # a repeated header: its values joined, as the ASGI path does
-            headers = _joined(pairs)
+            headers = header_dict(pairs)
         length = headers.get("content-length")
         if length is None or not length.isdigit() or int(length) > MAX_BODY or "transfer-encoding" in headers:
             return None
@@ -165,14 +165,6 @@ class HttpProtocol(HttpToolsProtocol):
 def _lower_name(name: str) -> bytes:
     """Header names as uvicorn writes them (lower-case); a handful of names, so remembered."""
     return name.lower().encode("latin-1")
-
-
-def _joined(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for name, value in pairs:
-        key, text = name.decode("latin-1"), value.decode("latin-1")
-        headers[key] = f"{headers[key]},{text}" if key in headers else text
-    return headers
 
 
 def protocol_for(front) -> type[HttpProtocol]:
