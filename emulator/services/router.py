@@ -217,8 +217,8 @@ class Router:
                      timing: _Measured) -> dict:
         body = params.get("Body", b"")
         targets = self._containers(variant, instance, params, instance.async_pools())
-        last = targets[-1][0]
-        for hostname, pool in targets:
+        for position, (hostname, pool) in enumerate(targets):
+            last = position + 1 == len(targets)
             started = time.perf_counter()
             try:
                 reply = await pool.post("/invocations", body, headers, INVOKE_TIMEOUT)
@@ -226,7 +226,7 @@ class Router:
                 raise _timed_out(route, instance, hostname) from None
             finally:
                 timing.model += time.perf_counter() - started
-            if reply.status >= 300 or hostname != last:
+            if reply.status >= 300 or not last:
                 body, headers = _next_hop(route, instance, hostname, reply, headers)
         return _answer(variant, reply, reply.data)
 
