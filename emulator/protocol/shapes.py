@@ -172,13 +172,8 @@ class InputReader:
     # -- constraints --------------------------------------------------------------------------
 
     def _check_size(self, shape, value, path, prefix):
-        low, high = shape.metadata.get("min"), shape.metadata.get("max")
-        size = len(value)
-        if low is not None and size < low:
-            self.violation(value, path, f"{prefix} greater than or equal to {low}")
-        if high is not None and size > high:
-            self.violation(value if size < 300 else "<value too long to show>", path,
-                           f"{prefix} less than or equal to {high}")
+        for constraint, shown in _size_violations(shape, len(value), prefix):
+            self.violation(value if shown else "<value too long to show>", path, constraint)
 
     def _check_range(self, shape, value, path):
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
@@ -193,6 +188,18 @@ class InputReader:
         return f"{path}.{_camel(name)}" if path else _camel(name)
 
 
+def _size_violations(shape: Shape, size: int, prefix: str) -> list[tuple[str, bool]]:
+    """(constraint, value shown) of each length bound a string, list or map breaks; a value of 300
+    or more is too long to show."""
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    found = []
+    if low is not None and size < low:
+        found.append((f"{prefix} greater than or equal to {low}", True))
+    if high is not None and size > high:
+        found.append((f"{prefix} less than or equal to {high}", size < 300))
+    return found
+
+
 _READERS = {name[len("_read_"):]: method for name, method in vars(InputReader).items()
             if name.startswith("_read_")}
 
@@ -201,12 +208,7 @@ _READERS = {name[len("_read_"):]: method for name, method in vars(InputReader).i
 def _string_violations(shape: Shape, value: str, what: str) -> tuple[tuple[str, bool], ...]:
     """(constraint, value shown) of each constraint a string breaks. Remembered per shape and value:
     a caller sends the same names and content types on every call, and a pattern costs a regex match."""
-    found = []
-    low, high = shape.metadata.get("min"), shape.metadata.get("max")
-    if low is not None and len(value) < low:
-        found.append((f"{what}Member must have length greater than or equal to {low}", True))
-    if high is not None and len(value) > high:
-        found.append((f"{what}Member must have length less than or equal to {high}", len(value) < 300))
+    found = _size_violations(shape, len(value), what + "Member must have length")
     enum = shape.enum
     if enum and value not in enum:
         found.append((f"{what}Member must satisfy enum value set: [{', '.join(enum)}]", True))
