@@ -16,6 +16,7 @@ sign convention (the largest-magnitude entry of every component positive).
 
 from __future__ import annotations
 
+import functools
 import importlib.machinery
 import importlib.util
 import sys
@@ -25,6 +26,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 
+@functools.lru_cache(maxsize=1)
 def _syevr():
     """(dsyevr, dsyevr_lwork): scipy's own f2py wrappers of LAPACK's MRRR eigensolver, the
     driver ``scipy.linalg.eigh(driver="evr")`` calls. Importing scipy.linalg costs 0.25-0.45 s
