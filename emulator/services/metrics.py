@@ -21,7 +21,10 @@ class InvocationMetrics:
         self.clients = clients
         self.interval = interval
         self._samples: list[tuple] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _samples only: record() is on the hot path
+        # One flush at a time, so that flush() returns only once every sample recorded before it is
+        # in CloudWatch, even when the publisher thread took some of them a moment earlier.
+        self._flushing = threading.Lock()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metrics", daemon=True)
         self._thread.start()
@@ -35,8 +38,12 @@ class InvocationMetrics:
             self.flush()
 
     def flush(self) -> None:
-        with self._lock:
-            samples, self._samples = self._samples, []
+        with self._flushing:
+            with self._lock:
+                samples, self._samples = self._samples, []
+            self._send(samples)
+
+    def _send(self, samples: list[tuple]) -> None:
         groups: dict[tuple, list] = defaultdict(list)
         for account, region, endpoint, variant, total, model, status in samples:
             groups[(account, region, endpoint, variant)].append((total, model, status))
