@@ -1,12 +1,20 @@
-"""A fast path for libsvm training files: whole chunks parsed by numpy in C.
+"""Fast paths for libsvm training files.
 
 libsvm is XGBoost's default format, and the shared reader (algorithms.io.text.read_libsvm) turns
 every `index:value` token into a Python string first, which costs seconds per million tokens.
-Here a chunk of lines becomes one string in which `:` is a blank, `np.fromstring` parses all its
-numbers at once, and the per-line token counts (from counting colons) say which numbers are labels,
-weights, indices and values. Same result as the shared reader (indices as given, absent entries
-missing, `label:weight` heads), which still reads Pipe-mode FIFOs, ranking files (`qid:`) and any
-chunk this path cannot parse, so that malformed data gets its precise error message.
+
+1. XGBoost's own parser (`DMatrix("file?format=libsvm")`, C++ on every core), which is what
+   SageMaker's XGBoost container reads libsvm with. Used for a file only when nothing in it can be
+   read differently: plain numbers only (no `qid:`, comments, `nan` or stray text), every index an
+   integer, and no `label:weight` head (XGBoost misplaces weights when only some lines have one).
+2. Otherwise numpy: a chunk of lines becomes one string in which `:` is a blank, `np.fromstring`
+   parses all its numbers at once, and the per-line token counts (from counting colons) say which
+   numbers are labels, weights, indices and values.
+
+Both give the shared reader's result (indices as given, absent entries missing, explicit zeros
+kept, duplicates summed, `label:weight` heads), which still reads Pipe-mode FIFOs, ranking files
+(`qid:`) and any chunk neither path can parse, so that malformed data gets its precise error
+message.
 """
 
 from __future__ import annotations
@@ -26,21 +34,92 @@ def read_files(paths: list[Path]) -> list[Batch] | None:
     """Batches of every file, or None if any chunk needs the shared reader."""
     batches = []
     for path in paths:
-        with open(path, "rb") as f:
-            tail = b""
-            while True:
-                data = f.read(CHUNK)
-                block, _, tail = (tail + data).rpartition(b"\n") if data else (tail, b"", b"")
-                if block.strip():
-                    batch = parse(block)
-                    if batch is None:
-                        return None
-                    batches.append(batch)
-                if not data:
-                    break
+        parsed = by_xgboost(path)
+        if parsed is not None:
+            batches.append(parsed)
+            continue
+        chunks = by_numpy(path)
+        if chunks is None:
+            return None
+        batches += chunks
     if any(b.weights is not None for b in batches):  # weights on some lines: 1 for the others
         batches = [b if b.weights is not None else Batch(b.features, b.labels, np.ones(len(b), np.float32))
                    for b in batches]
+    return batches
+
+
+def by_xgboost(path: Path) -> Batch | None:
+    """The file read by XGBoost's parser, or None where it could read it differently from ours."""
+    if any(c in str(path) for c in "?#&"):  # would be taken as the URI's query or cache file
+        return None
+    data = path.read_bytes()
+    if not data.strip() or data.translate(None, _PLAIN):
+        return None
+    colons = _colons_after_integers(data)
+    if colons is None:
+        return None
+    from algorithms.xgboost.library import XGBoostError, xgb
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "text input is deprecated": it is the container's own reader
+            matrix = xgb.DMatrix(f"{path}?format=libsvm", nthread=-1)
+    except XGBoostError:  # a line out of shape: the other readers say which
+        return None
+    if matrix.get_weight().size:
+        return None
+    features = matrix.get_data()
+    if features.nnz != colons:  # every index:value pair must be an entry (none dropped, none invented)
+        return None
+    features.sum_duplicates()
+    return Batch(features.astype(np.float32, copy=False), matrix.get_label(), None)
+
+
+# Bytes a plain libsvm file is made of: numbers (with signs and exponents), `:` and blanks.
+_PLAIN = b"0123456789.+-eE: \t\r\n"
+_DIGIT = np.zeros(256, bool)
+_DIGIT[ord("0"):ord("9") + 1] = True
+_SEPARATOR = np.zeros(256, bool)  # what may come before an index
+_SEPARATOR[[ord(" "), ord("\t")]] = True
+_LONGEST_INDEX = 10
+
+
+def _colons_after_integers(data: bytes) -> int | None:
+    """How many `:` the file has, if each follows an unsigned integer index that a space or tab
+    starts (a line start would make it a `label:weight` head or a line without a label); else
+    None. XGBoost reads `0.5:1` as index 0 and a head as it comes; both go to the other readers."""
+    text = np.frombuffer(b"\n" + data, np.uint8)  # a line start before the first line too
+    colons = np.flatnonzero(text == ord(":"))
+    if colons.size == 0:
+        return 0
+    if not _DIGIT[text[colons - 1]].all():
+        return None
+    undecided = np.ones(colons.size, bool)  # colons whose index has not reached its start yet
+    for back in range(2, _LONGEST_INDEX + 2):
+        chars = text[colons[undecided] - back]
+        if not (_DIGIT[chars] | _SEPARATOR[chars]).all():
+            return None  # a sign, point, exponent or line start inside or before the index
+        undecided[undecided] = _DIGIT[chars]
+        if not undecided.any():
+            return int(colons.size)
+    return None  # an index longer than any sane one: let the other readers judge it
+
+
+def by_numpy(path: Path) -> list[Batch] | None:
+    """The file parsed chunk by chunk with numpy, or None if a chunk needs the shared reader."""
+    batches = []
+    with open(path, "rb") as f:
+        tail = b""
+        while True:
+            data = f.read(CHUNK)
+            block, _, tail = (tail + data).rpartition(b"\n") if data else (tail, b"", b"")
+            if block.strip():
+                batch = parse(block)
+                if batch is None:
+                    return None
+                batches.append(batch)
+            if not data:
+                break
     return batches
 
 
