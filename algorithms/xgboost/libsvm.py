@@ -14,7 +14,8 @@ every `index:value` token into a Python string first, which costs seconds per mi
 Both give the shared reader's result (indices as given, absent entries missing, explicit zeros
 kept, duplicates summed, `label:weight` heads), which still reads Pipe-mode FIFOs, ranking files
 (`qid:`) and any chunk neither path can parse, so that malformed data gets its precise error
-message.
+message. One difference, the container's own: XGBoost's number parser is fast rather than
+correctly rounded, so about one value in 100,000 lands one float32 step from numpy's reading.
 """
 
 from __future__ import annotations
