@@ -50,12 +50,13 @@ class Forest:
     depth: np.ndarray  # (N,) integers, 0 at a root
     root: np.ndarray  # (T,) integers
     tree_mass: np.ndarray  # (T,) integers
-    lo: np.ndarray = field(init=False, repr=False)
-    hi: np.ndarray = field(init=False, repr=False)
+    lo: np.ndarray | None = field(default=None, repr=False)  # (N, d) bounding boxes: from the
+    hi: np.ndarray | None = field(default=None, repr=False)  # builder, or recomputed on load
     width: np.ndarray = field(init=False, repr=False)  # Σ hi - Σ lo per node (see _separation)
 
     def __post_init__(self) -> None:
-        self.lo, self.hi = boxes(self)
+        if self.lo is None or self.hi is None:
+            self.lo, self.hi = boxes(self)
         self.width = self.hi.sum(axis=1) - self.lo.sum(axis=1)
 
     @property
@@ -184,25 +185,60 @@ def build(samples: np.ndarray, rng: np.random.Generator) -> Forest:
 
 
 def _split_level(points, order, start, size, ids, depth, rng):
-    """Cut every node of one depth; returns its node records and the next frontier's segments."""
-    where = _positions(start, size)
-    pts = points[order[where]]
-    offsets = np.cumsum(size) - size
-    lo, hi = np.minimum.reduceat(pts, offsets, axis=0), np.maximum.reduceat(pts, offsets, axis=0)
+    """Cut every node of one depth; returns its node records (boxes included, so loading's
+    bottom-up pass is not repeated) and the next frontier's segments."""
+    lo, hi = _segment_boxes(points, order, start, size)
     dim, cut = _random_cuts(lo, hi, rng)
+    where = _positions(start, size)
     segment = np.repeat(np.arange(ids.size), size)
-    goes_right = pts[np.arange(len(pts)), np.maximum(dim, 0)[segment]] > cut[segment]
+    # Only the cut coordinate of each point is read: a 1-d gather, not the level's rows.
+    goes_right = points[order[where], np.maximum(dim, 0)[segment]] > cut[segment]
     goes_right &= dim[segment] >= 0
-    order[where] = order[where][np.argsort(segment * 2 + goes_right, kind="stable")]
-    n_right = np.bincount(segment, weights=goes_right, minlength=ids.size).astype(np.int64)
+    n_left = _partition(order, where, segment, start, size, goes_right)
     split = dim >= 0
     first_child = ids[-1] + 1 + 2 * (np.cumsum(split) - 1)
     level = {"start": start, "mass": size, "dim": dim, "cut": cut, "depth": np.full(ids.size, depth),
-             "left": np.where(split, first_child, -1), "right": np.where(split, first_child + 1, -1)}
-    s, n_left = start[split], (size - n_right)[split]
+             "left": np.where(split, first_child, -1), "right": np.where(split, first_child + 1, -1),
+             "lo": lo, "hi": hi}
+    s, n_left, n_right = start[split], n_left[split], (size - n_left)[split]
     children_start = np.stack([s, s + n_left], axis=1).ravel()
-    children_size = np.stack([n_left, n_right[split]], axis=1).ravel()
+    children_size = np.stack([n_left, n_right], axis=1).ravel()
     return level, (children_start, children_size)
+
+
+def _segment_boxes(points, order, start, size):
+    """Per segment of `order`, the min and max of its points' rows.
+
+    np.minimum.reduceat costs microseconds per segment, and a deep level has thousands of small
+    segments. Instead segments are grouped by size class (up to 1, 2, 4, … points) and each class
+    is gathered into one (segments × width × d) block, shorter segments padded by repeating their
+    last point (a repeat changes neither min nor max): a few numpy calls per class, at most twice
+    the level's rows touched."""
+    lo = np.empty((len(size), points.shape[1]), points.dtype)
+    hi = np.empty_like(lo)
+    width_class = np.ceil(np.log2(size)).astype(np.int64)
+    for c in np.unique(width_class):
+        chosen = np.flatnonzero(width_class == c)
+        rows = start[chosen, None] + np.minimum(np.arange(1 << c), size[chosen, None] - 1)
+        block = points[order[rows]]
+        lo[chosen], hi[chosen] = block.min(axis=1), block.max(axis=1)
+    return lo, hi
+
+
+def _partition(order, where, segment, start, size, goes_right) -> np.ndarray:
+    """Reorder each segment of `order` stably: points going left first, then those going right.
+    Returns each segment's count going left. (Positions come from running counts: no sort.)"""
+    left = ~goes_right
+    lefts_so_far = np.cumsum(left)
+    offsets = np.cumsum(size) - size  # each segment's first index into `where`
+    lefts_before = lefts_so_far - left  # in the level, before each point
+    base = lefts_before[offsets]  # ... before each segment
+    n_left = lefts_so_far[offsets + size - 1] - base
+    rank_left = lefts_before - base[segment]  # lefts before the point within its segment
+    local = np.arange(len(where)) - offsets[segment]
+    target = start[segment] + np.where(left, rank_left, n_left[segment] + local - rank_left)
+    order[target] = order[where]
+    return n_left
 
 
 def _positions(start: np.ndarray, size: np.ndarray) -> np.ndarray:

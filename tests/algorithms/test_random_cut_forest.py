@@ -232,3 +232,62 @@ def test_reservoirs_hold_each_trees_smallest_keys(batches):
         assert held.sum() == min(size, len(rows))
         assert sorted(reservoir.keys[tree, held].tolist()) == sorted(keys[tree, smallest].tolist())
         assert sorted(map(tuple, reservoir.points[tree, held].tolist())) == sorted(map(tuple, rows[smallest].tolist()))
+
+
+def _reference_score(forest, q: np.ndarray) -> float:
+    """The forest's score of one query, tree by tree and node by node (the formula in forest.py's
+    docstring), with every box taken from the node's own points."""
+    total = 0.0
+    for tree, root in enumerate(forest.root):
+        path, node = [], root
+        while forest.dim[node] >= 0:
+            path.append(node)
+            node = forest.left[node] if q[forest.dim[node]] <= forest.cut[node] else forest.right[node]
+        depth, mass, tree_mass = forest.depth[node], forest.mass[node], forest.tree_mass[tree]
+        if np.array_equal(q, forest.points[forest.start[node]]):
+            score = (1 - mass / (2 * tree_mass)) / (depth + np.log2(mass + 1))
+        else:
+            score = 1 / (depth + 1)
+        for node in reversed(path):
+            own = forest.points[forest.start[node]:forest.start[node] + forest.mass[node]].astype(np.float64)
+            lo, hi = own.min(axis=0), own.max(axis=0)
+            grown = np.maximum(hi, q).sum() - np.minimum(lo, q).sum()
+            p = (grown - (hi - lo).sum()) / grown if grown > 0 else 0.0
+            score = p / (forest.depth[node] + 1) + (1 - p) * score
+        total += score * np.log2(tree_mass + 1)
+    return total / forest.trees
+
+
+def test_built_trees_are_random_cut_trees_and_score_as_the_reference():
+    """The level-by-level builder on a small sample with duplicates and a constant feature: every
+    node's box is its points' box (as loading recomputes it), every cut lies in its box and splits
+    the node's points into its two children, every leaf holds one distinct point, and scores
+    agree with a plain per-node implementation."""
+    from algorithms.random_cut_forest.forest import boxes, build
+
+    rng = np.random.default_rng(3)
+    samples = np.round(rng.normal(size=(4, 50, 3)), 1).astype(np.float32)
+    samples[..., 2] = 1.5
+    forest = build(samples, np.random.default_rng(5))
+    assert (forest.mass[forest.root] == 50).all() and forest.mass.sum() > 4 * 50
+    recomputed_lo, recomputed_hi = boxes(forest)
+    np.testing.assert_array_equal(forest.lo, recomputed_lo)
+    np.testing.assert_array_equal(forest.hi, recomputed_hi)
+    for node in range(len(forest.start)):
+        own = forest.points[forest.start[node]:forest.start[node] + forest.mass[node]]
+        np.testing.assert_array_equal(forest.lo[node], own.min(axis=0))
+        np.testing.assert_array_equal(forest.hi[node], own.max(axis=0))
+        dim, cut = forest.dim[node], forest.cut[node]
+        if dim < 0:
+            assert (own == own[0]).all(), "a leaf holds one distinct point"
+            continue
+        assert forest.lo[node, dim] <= cut < forest.hi[node, dim]
+        left, right = forest.left[node], forest.right[node]
+        assert forest.start[left] == forest.start[node]
+        assert forest.start[right] == forest.start[node] + forest.mass[left]
+        assert forest.mass[left] + forest.mass[right] == forest.mass[node]
+        assert (own[:forest.mass[left], dim] <= cut).all() and (own[forest.mass[left]:, dim] > cut).all()
+        assert forest.depth[left] == forest.depth[right] == forest.depth[node] + 1
+    queries = np.concatenate([samples[0, :5], rng.normal(size=(5, 3)).astype(np.float32) * 3])
+    expected = [_reference_score(forest, q.astype(np.float64)) for q in queries]
+    np.testing.assert_allclose(forest.score(queries), expected, rtol=1e-6)
