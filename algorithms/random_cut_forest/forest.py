@@ -217,7 +217,8 @@ def _segment_boxes(points, order, start, size):
     lo = np.empty((len(size), points.shape[1]), points.dtype)
     hi = np.empty_like(lo)
     width_class = np.ceil(np.log2(size)).astype(np.int64)
-    for c in np.unique(width_class):
+    # The classes present via bincount, not np.unique: its masked-array check imports numpy.ma.
+    for c in np.flatnonzero(np.bincount(width_class)):
         chosen = np.flatnonzero(width_class == c)
         rows = start[chosen, None] + np.minimum(np.arange(1 << c), size[chosen, None] - 1)
         block = points[order[rows]]
