@@ -34,8 +34,9 @@ from typing import BinaryIO
 import numpy as np
 
 FORMAT_VERSION = 1
-CELLS_PER_STEP = 1 << 21  # (query, tree) pairs × features handled in one vectorised step
-PAIRS_PER_STEP = 1 << 18  # and at most this many pairs (their paths are kept)
+CELLS_PER_STEP = 1 << 21  # values in one vectorised step: (query, tree) pairs × features when
+#                            scoring, a block of points × features when building
+PAIRS_PER_STEP = 1 << 18  # and when scoring at most this many pairs (their paths are kept)
 
 
 @dataclass
@@ -213,16 +214,18 @@ def _segment_boxes(points, order, start, size):
     segments. Instead segments are grouped by size class (up to 1, 2, 4, … points) and each class
     is gathered into one (segments × width × d) block, shorter segments padded by repeating their
     last point (a repeat changes neither min nor max): a few numpy calls per class, at most twice
-    the level's rows touched."""
+    the level's rows touched, in blocks of at most CELLS_PER_STEP values."""
     lo = np.empty((len(size), points.shape[1]), points.dtype)
     hi = np.empty_like(lo)
     width_class = np.ceil(np.log2(size)).astype(np.int64)
     # The classes present via bincount, not np.unique: its masked-array check imports numpy.ma.
     for c in np.flatnonzero(np.bincount(width_class)):
-        chosen = np.flatnonzero(width_class == c)
-        rows = start[chosen, None] + np.minimum(np.arange(1 << c), size[chosen, None] - 1)
-        block = points[order[rows]]
-        lo[chosen], hi[chosen] = block.min(axis=1), block.max(axis=1)
+        members = np.flatnonzero(width_class == c)
+        per_block = max(1, CELLS_PER_STEP // ((1 << c) * points.shape[1]))  # bounds the memory
+        for chosen in np.split(members, np.arange(per_block, len(members), per_block)):
+            rows = start[chosen, None] + np.minimum(np.arange(1 << c), size[chosen, None] - 1)
+            block = points[order[rows]]
+            lo[chosen], hi[chosen] = block.min(axis=1), block.max(axis=1)
     return lo, hi
 
 

@@ -284,13 +284,17 @@ def _reference_score(forest, q: np.ndarray) -> float:
     return total / forest.trees
 
 
-def test_built_trees_are_random_cut_trees_and_score_as_the_reference():
+@pytest.mark.parametrize("cells_per_step", [None, 16])
+def test_built_trees_are_random_cut_trees_and_score_as_the_reference(cells_per_step, monkeypatch):
     """The level-by-level builder on a small sample with duplicates and a constant feature: every
     node's box is its points' box (as loading recomputes it), every cut lies in its box and splits
     the node's points into its two children, every leaf holds one distinct point, and scores
-    agree with a plain per-node implementation."""
+    agree with a plain per-node implementation; also when boxes are computed in many small blocks."""
+    from algorithms.random_cut_forest import forest as rcf
     from algorithms.random_cut_forest.forest import boxes, build
 
+    if cells_per_step:
+        monkeypatch.setattr(rcf, "CELLS_PER_STEP", cells_per_step)
     rng = np.random.default_rng(3)
     samples = np.round(rng.normal(size=(4, 50, 3)), 1).astype(np.float32)
     samples[..., 2] = 1.5
