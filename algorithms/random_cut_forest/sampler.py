@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-# Largest per-tree threshold (acceptance probability) at which only the candidates are drawn:
-# below it they are few, and picking distinct rows by drawing with replacement rarely repeats.
+# When every tree's threshold (its chance of taking a row) is below this, only the candidates are
+# drawn: they are few, and picking distinct rows by drawing with replacement rarely repeats.
 SPARSE_BELOW = 0.125
 
 
