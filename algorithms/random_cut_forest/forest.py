@@ -34,8 +34,9 @@ from typing import BinaryIO
 import numpy as np
 
 FORMAT_VERSION = 1
-CELLS_PER_STEP = 1 << 21  # (query, tree) pairs × features handled in one vectorised step
-PAIRS_PER_STEP = 1 << 18  # and at most this many pairs (their paths are kept)
+CELLS_PER_STEP = 1 << 21  # values in one vectorised step: (query, tree) pairs × features when
+#                            scoring, a block of points × features when building
+PAIRS_PER_STEP = 1 << 18  # and when scoring at most this many pairs (their paths are kept)
 
 
 @dataclass
@@ -50,12 +51,13 @@ class Forest:
     depth: np.ndarray  # (N,) integers, 0 at a root
     root: np.ndarray  # (T,) integers
     tree_mass: np.ndarray  # (T,) integers
-    lo: np.ndarray = field(init=False, repr=False)
-    hi: np.ndarray = field(init=False, repr=False)
+    lo: np.ndarray | None = field(default=None, repr=False)  # (N, d) bounding boxes: from the
+    hi: np.ndarray | None = field(default=None, repr=False)  # builder, or recomputed on load
     width: np.ndarray = field(init=False, repr=False)  # Σ hi - Σ lo per node (see _separation)
 
     def __post_init__(self) -> None:
-        self.lo, self.hi = boxes(self)
+        if self.lo is None or self.hi is None:
+            self.lo, self.hi = boxes(self)
         self.width = self.hi.sum(axis=1) - self.lo.sum(axis=1)
 
     @property
@@ -184,25 +186,59 @@ def build(samples: np.ndarray, rng: np.random.Generator) -> Forest:
 
 
 def _split_level(points, order, start, size, ids, depth, rng):
-    """Cut every node of one depth; returns its node records and the next frontier's segments."""
-    where = _positions(start, size)
-    pts = points[order[where]]
-    offsets = np.cumsum(size) - size
-    lo, hi = np.minimum.reduceat(pts, offsets, axis=0), np.maximum.reduceat(pts, offsets, axis=0)
+    """Cut every node of one depth; returns its node records (boxes included, so loading's
+    bottom-up pass is not repeated) and the next frontier's segments."""
+    lo, hi = _segment_boxes(points, order, start, size)
     dim, cut = _random_cuts(lo, hi, rng)
+    where = _positions(start, size)
     segment = np.repeat(np.arange(ids.size), size)
-    goes_right = pts[np.arange(len(pts)), np.maximum(dim, 0)[segment]] > cut[segment]
+    # Only the cut coordinate of each point is read: a 1-d gather, not the level's rows.
+    goes_right = points[order[where], np.maximum(dim, 0)[segment]] > cut[segment]
     goes_right &= dim[segment] >= 0
     order[where] = order[where][np.argsort(segment * 2 + goes_right, kind="stable")]
     n_right = np.bincount(segment, weights=goes_right, minlength=ids.size).astype(np.int64)
     split = dim >= 0
     first_child = ids[-1] + 1 + 2 * (np.cumsum(split) - 1)
     level = {"start": start, "mass": size, "dim": dim, "cut": cut, "depth": np.full(ids.size, depth),
-             "left": np.where(split, first_child, -1), "right": np.where(split, first_child + 1, -1)}
+             "left": np.where(split, first_child, -1), "right": np.where(split, first_child + 1, -1),
+             "lo": lo, "hi": hi}
     s, n_left = start[split], (size - n_right)[split]
     children_start = np.stack([s, s + n_left], axis=1).ravel()
     children_size = np.stack([n_left, n_right[split]], axis=1).ravel()
     return level, (children_start, children_size)
+
+
+def _segment_boxes(points, order, start, size):
+    """Per segment of `order`, the min and max of its points' rows.
+
+    np.minimum.reduceat costs microseconds per segment, and a deep level has thousands of small
+    segments. Instead segments are grouped by size class (up to 1, 2, 4, … points) and each class
+    is gathered into one (segments × width × d) block, shorter segments padded by repeating their
+    last point (a repeat changes neither min nor max): a few numpy calls per class, at most twice
+    the level's rows touched, in blocks of at most CELLS_PER_STEP values."""
+    lo = np.empty((len(size), points.shape[1]), points.dtype)
+    hi = np.empty_like(lo)
+    width_class = np.ceil(np.log2(size)).astype(np.int64)
+    # The classes present via bincount, not np.unique: its masked-array check imports numpy.ma.
+    for c in np.flatnonzero(np.bincount(width_class)):
+        members = np.flatnonzero(width_class == c)
+        per_block = max(1, CELLS_PER_STEP // ((1 << c) * points.shape[1]))  # bounds the memory
+        for chosen in np.split(members, np.arange(per_block, len(members), per_block)):
+            rows = start[chosen, None] + np.minimum(np.arange(1 << c), size[chosen, None] - 1)
+            lo[chosen], hi[chosen] = _halving_min_max(points[order[rows]])
+    return lo, hi
+
+
+def _halving_min_max(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max over axis 1 of a (segments × 2^c × d) block, by halving it c times. Each step
+    is one elementwise pass over contiguous halves, whatever d; block.min(axis=1) runs an inner
+    loop per d values and is 10-30× slower for the one- or two-feature series RCF often gets."""
+    low = high = block
+    while low.shape[1] > 1:
+        half = low.shape[1] // 2
+        low = np.minimum(low[:, :half], low[:, half:])
+        high = np.maximum(high[:, :half], high[:, half:])
+    return low[:, 0], high[:, 0]
 
 
 def _positions(start: np.ndarray, size: np.ndarray) -> np.ndarray:

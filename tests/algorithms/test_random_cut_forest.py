@@ -213,22 +213,111 @@ def test_bad_requests_are_model_errors(algo_stack, shingled_endpoint):
 
 
 @pytest.mark.parametrize("batches", [[5000], [100, 300, 2000], [50], [64, 64, 10_000]])
-def test_reservoirs_hold_each_trees_smallest_keys(batches):
-    """Bottom-k sampling: whatever the batch sizes, every tree keeps the rows of its `size`
-    smallest keys among all it was offered (the keys drawn as the reservoir draws them)."""
+def test_reservoirs_hold_distinct_rows_under_their_keys(batches):
+    """Whatever the batch sizes, every tree holds min(size, rows seen) distinct rows, each with a
+    key in [0, 1), and empty slots keep an infinite key (so merging hosts stays exact)."""
     from algorithms.random_cut_forest.sampler import Reservoir
 
-    trees, size, rng = 5, 64, np.random.default_rng(1)
-    data = [rng.normal(size=(b, 3)).astype(np.float32) for b in batches]
-    reservoir = Reservoir(trees, size, 3, seed=7)
-    for rows in data:
-        reservoir.add(rows)
-    draws = np.random.default_rng(7)
-    keys = np.concatenate([draws.random((trees, len(rows))) for rows in data], axis=1)
-    rows = np.concatenate(data)
+    trees, size, total = 5, 64, sum(batches)
+    ids = np.arange(total, dtype=np.float32)
+    reservoir = Reservoir(trees, size, 2, seed=7)
+    for chunk in np.split(np.stack([ids, -ids], axis=1), np.cumsum(batches)[:-1]):
+        reservoir.add(chunk)
+    assert reservoir.seen == total
     for tree in range(trees):
-        smallest = np.argsort(keys[tree])[:size]
-        held = np.isfinite(reservoir.keys[tree])  # fewer rows than `size`: the rest stay empty
-        assert held.sum() == min(size, len(rows))
-        assert sorted(reservoir.keys[tree, held].tolist()) == sorted(keys[tree, smallest].tolist())
-        assert sorted(map(tuple, reservoir.points[tree, held].tolist())) == sorted(map(tuple, rows[smallest].tolist()))
+        held = np.isfinite(reservoir.keys[tree])
+        assert held.sum() == min(size, total)
+        assert ((reservoir.keys[tree, held] >= 0) & (reservoir.keys[tree, held] < 1)).all()
+        rows = reservoir.points[tree, held]
+        assert len(np.unique(rows[:, 0])) == held.sum() and (rows[:, 1] == -rows[:, 0]).all()
+
+
+def test_reservoir_sample_is_uniform_over_the_stream():
+    """Bottom-k sampling through both of the reservoir's ways of drawing keys (a key per tree and
+    row while filling, then only the keys that can enter): every row, early or late, first or
+    last in its batch, lands in a tree's sample equally often, and the kept keys are distributed
+    as the `size` smallest of one uniform key per row (largest about size / (rows + 1), the
+    others uniform below it)."""
+    from algorithms.random_cut_forest.sampler import Reservoir
+
+    trees, size, batch, total = 2000, 16, 1000, 8000
+    reservoir = Reservoir(trees, size, 1, seed=11)
+    for first in range(0, total, batch):
+        reservoir.add(np.arange(first, first + batch, dtype=np.float32)[:, None])
+    held = np.bincount(reservoir.points[..., 0].astype(np.int64).ravel(), minlength=total)
+    expected = trees * size / total  # 4 per row
+    by_batch = held.reshape(-1, batch).sum(axis=1)
+    np.testing.assert_allclose(by_batch, expected * batch, rtol=0.075)
+    by_position = held.reshape(-1, 10, batch // 10).sum(axis=(0, 2))
+    np.testing.assert_allclose(by_position, expected * total / 10, rtol=0.08)
+    # Within the first batch the reservoir draws every key for its first 512 rows, then only
+    # candidates: both parts are sampled at the same rate.
+    np.testing.assert_allclose([held[:512].sum(), held[512:batch].sum()], [expected * 512, expected * 488],
+                               rtol=0.1)
+    largest = reservoir.keys.max(axis=1)
+    np.testing.assert_allclose(largest.mean(), size / (total + 1), rtol=0.03)
+    below = reservoir.keys / largest[:, None]
+    assert abs(below[below < 1].mean() - 0.5) < 0.01
+
+
+def _reference_score(forest, q: np.ndarray) -> float:
+    """The forest's score of one query, tree by tree and node by node (the formula in forest.py's
+    docstring), with every box taken from the node's own points."""
+    total = 0.0
+    for tree, root in enumerate(forest.root):
+        path, node = [], root
+        while forest.dim[node] >= 0:
+            path.append(node)
+            node = forest.left[node] if q[forest.dim[node]] <= forest.cut[node] else forest.right[node]
+        depth, mass, tree_mass = forest.depth[node], forest.mass[node], forest.tree_mass[tree]
+        if np.array_equal(q, forest.points[forest.start[node]]):
+            score = (1 - mass / (2 * tree_mass)) / (depth + np.log2(mass + 1))
+        else:
+            score = 1 / (depth + 1)
+        for node in reversed(path):
+            own = forest.points[forest.start[node]:forest.start[node] + forest.mass[node]].astype(np.float64)
+            lo, hi = own.min(axis=0), own.max(axis=0)
+            grown = np.maximum(hi, q).sum() - np.minimum(lo, q).sum()
+            p = (grown - (hi - lo).sum()) / grown if grown > 0 else 0.0
+            score = p / (forest.depth[node] + 1) + (1 - p) * score
+        total += score * np.log2(tree_mass + 1)
+    return total / forest.trees
+
+
+@pytest.mark.parametrize("cells_per_step", [None, 16])
+def test_built_trees_are_random_cut_trees_and_score_as_the_reference(cells_per_step, monkeypatch):
+    """The level-by-level builder on a small sample with duplicates and a constant feature: every
+    node's box is its points' box (as loading recomputes it), every cut lies in its box and splits
+    the node's points into its two children, every leaf holds one distinct point, and scores
+    agree with a plain per-node implementation; also when boxes are computed in many small blocks."""
+    from algorithms.random_cut_forest import forest as rcf
+    from algorithms.random_cut_forest.forest import boxes, build
+
+    if cells_per_step:
+        monkeypatch.setattr(rcf, "CELLS_PER_STEP", cells_per_step)
+    rng = np.random.default_rng(3)
+    samples = np.round(rng.normal(size=(4, 50, 3)), 1).astype(np.float32)
+    samples[..., 2] = 1.5
+    forest = build(samples, np.random.default_rng(5))
+    assert (forest.mass[forest.root] == 50).all() and forest.mass.sum() > 4 * 50
+    recomputed_lo, recomputed_hi = boxes(forest)
+    np.testing.assert_array_equal(forest.lo, recomputed_lo)
+    np.testing.assert_array_equal(forest.hi, recomputed_hi)
+    for node in range(len(forest.start)):
+        own = forest.points[forest.start[node]:forest.start[node] + forest.mass[node]]
+        np.testing.assert_array_equal(forest.lo[node], own.min(axis=0))
+        np.testing.assert_array_equal(forest.hi[node], own.max(axis=0))
+        dim, cut = forest.dim[node], forest.cut[node]
+        if dim < 0:
+            assert (own == own[0]).all(), "a leaf holds one distinct point"
+            continue
+        assert forest.lo[node, dim] <= cut < forest.hi[node, dim]
+        left, right = forest.left[node], forest.right[node]
+        assert forest.start[left] == forest.start[node]
+        assert forest.start[right] == forest.start[node] + forest.mass[left]
+        assert forest.mass[left] + forest.mass[right] == forest.mass[node]
+        assert (own[:forest.mass[left], dim] <= cut).all() and (own[forest.mass[left]:, dim] > cut).all()
+        assert forest.depth[left] == forest.depth[right] == forest.depth[node] + 1
+    queries = np.concatenate([samples[0, :5], rng.normal(size=(5, 3)).astype(np.float32) * 3])
+    expected = [_reference_score(forest, q.astype(np.float64)) for q in queries]
+    np.testing.assert_allclose(forest.score(queries), expected, rtol=1e-6)
