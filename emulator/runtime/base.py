@@ -12,6 +12,12 @@ from pathlib import Path
 from typing import Iterator
 
 
+# How long a log reader pauses after output arrives, so that a server logging every request (as
+# access logs do) wakes smlocal's reader a few times a second instead of once a request, taking the
+# GIL from the event loop each time. Logs reach CloudWatch in batches every 0.5 s anyway.
+READ_PAUSE_SECONDS = 0.05
+
+
 def split_lines(chunks: Iterator[bytes]) -> Iterator[str]:
     """Lines (decoded, without their end) out of a stream of byte chunks cut anywhere."""
     pending = b""

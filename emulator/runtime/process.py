@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Iterator
 
 from emulator.runtime import contract
-from emulator.runtime.base import (Runtime, RuntimeUnavailable, ServerProcess, ServerSpec, TrainingHostSpec,
-                                   TrainingProcess, split_lines)
+from emulator.runtime.base import (READ_PAUSE_SECONDS, Runtime, RuntimeUnavailable, ServerProcess, ServerSpec,
+                                   TrainingHostSpec, TrainingProcess, split_lines)
 from emulator.runtime.images import ImageTarget, resolve
 
-READ_PAUSE_SECONDS = 0.05  # logs reach CloudWatch in batches every 0.5 s anyway
 _SPEC = importlib.util.find_spec("algorithms")
 _ALGORITHMS_HOME = str(Path(_SPEC.origin).parent.parent) if _SPEC and _SPEC.origin else ""
 
@@ -52,9 +51,8 @@ class LocalProcess(TrainingProcess):
         return split_lines(self._chunks())
 
     def _chunks(self) -> Iterator[bytes]:
-        """What the process wrote, read in batches: after each read the reader pauses a moment, so
-        a server that logs every request (as access logs do) wakes smlocal's reader a few times a
-        second instead of once a request, taking the GIL from the event loop each time."""
+        """What the process wrote, read in batches: after each read the reader pauses a moment
+        (READ_PAUSE_SECONDS)."""
         try:
             fd = self.popen.stdout.fileno()
             while True:

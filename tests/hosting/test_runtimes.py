@@ -170,6 +170,29 @@ def test_failing_container_fails_the_endpoint_with_its_logs(hosting):
     described = hosting.wait(name)
     assert described["EndpointStatus"] == "Failed"
     assert "exited with code" in described["FailureReason"]
+    assert "Last log lines:" in described["FailureReason"] and "socket.gaierror" in described["FailureReason"]
+
+
+def test_container_output_reaches_cloudwatch_logs_line_by_line(hosting):
+    """Every access-log line of a burst of calls arrives, in order, in the instance's stream (the
+    readers batch the container's output; nothing may be lost or reordered on the way)."""
+    name = hosting.endpoint(hosting.config([("AllTraffic", hosting.model(), 1, 1.0)]))
+    instance = hosting.instances(name)["AllTraffic"][0]
+    bodies = [f"{i}".encode() for i in range(300)]
+    for body in bodies:
+        hosting.invoke(name, body)
+    logs = boto3.session.Session(region_name="us-east-1").client("logs", endpoint_url=hosting.server.url)
+    deadline = time.monotonic() + 30
+    while True:
+        events = logs.get_log_events(logGroupName=f"/aws/sagemaker/Endpoints/{name}",
+                                     logStreamName=f"AllTraffic/{instance.id}", startFromHead=True)["events"]
+        posts = [e["message"] for e in events if '"POST /invocations' in e["message"]]
+        if len(posts) >= len(bodies) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(posts) == len(bodies), posts[-3:]
+    assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
+    assert any("serving" in e["message"] for e in events[:5])  # the start-up line comes first
 
 
 def test_delete_leaves_nothing_running(hosting):
