@@ -109,6 +109,47 @@ def test_any_payloads_survive_framing_at_any_chunk_size(payloads, chunk_size):
     assert list(recordio.iter_records(io.BytesIO(data), chunk_size=chunk_size)) == payloads
 
 
+def _varied_payloads(count: int, seed: int = 0) -> list[bytes]:
+    """Payloads of 0-40 bytes, some holding the magic at an aligned offset (the SDK writes those
+    unsplit, so a reader cannot take every aligned magic for a header)."""
+    rng = np.random.default_rng(seed)
+    payloads = [rng.bytes(int(n)) for n in rng.integers(0, 41, count)]
+    for i in range(5, count, 97):
+        payloads[i] = b"ab\0\0" + recordio.MAGIC_BYTES + payloads[i]
+    return payloads
+
+
+@pytest.mark.parametrize("chunk_size", [7, 1000, 4096, 1 << 20])
+def test_many_variable_length_records_frame_in_blocks_at_any_chunk_size(chunk_size):
+    payloads = _varied_payloads(5000)
+    unsplit = b"".join(recordio.frame(p, split=False) for p in payloads)
+    split = frames(*payloads)
+    for data in (unsplit, split):
+        assert list(recordio.iter_records(io.BytesIO(data), chunk_size=chunk_size)) == payloads
+
+
+def test_records_stopping_every_block_still_frame():
+    payloads = [recordio.MAGIC_BYTES * (1 + i % 3) for i in range(3000)]  # a magic in each one
+    data = b"".join(recordio.frame(p, split=False) for p in payloads)
+    assert list(recordio.iter_records(io.BytesIO(data))) == payloads
+
+
+@pytest.mark.parametrize("chunk_size", [64, 1 << 20])
+def test_bad_magic_after_a_long_run_is_reported_at_its_byte(chunk_size):
+    good = frames(*_varied_payloads(3000))
+    data = good + b"\x01\x02\x03\x04" + bytes(4) + frames(b"after")
+    records = recordio.iter_records(io.BytesIO(data), chunk_size=chunk_size)
+    with pytest.raises(DataFormatError, match=f"bad magic 0x04030201 at byte {len(good)};"):
+        list(records)
+
+
+def test_truncated_record_after_a_long_run_is_reported_at_its_byte():
+    good = frames(*_varied_payloads(3000))
+    data = good + header(0, 100) + b"short"
+    with pytest.raises(DataFormatError, match=f"the record at byte {len(good)} declares 100 bytes"):
+        list(recordio.iter_records(io.BytesIO(data)))
+
+
 def test_writer_counts_and_flushes():
     buf = io.BytesIO()
     with recordio.RecordIOWriter(buf) as w:
