@@ -90,8 +90,8 @@ def walk(buf: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> Fields | Non
 def _one_per_owner(fields: Fields, number: int, owners: int, required: bool) -> Fields | None:
     """The fields numbered ``number``: exactly one per owner when ``required``, else at most one
     (an absent packed field is an empty array); None otherwise (e.g. a field repeated)."""
-    pick = fields.number == number
-    chosen = Fields(*(a[pick] for a in fields))
+    pick = np.flatnonzero(fields.number == number)  # once, not a mask scan per column
+    chosen = Fields(*(a.take(pick) for a in fields))
     count = np.bincount(chosen.owner, minlength=owners)
     if (count == 1).all() or (not required and (count <= 1).all()):
         return chosen
