@@ -24,6 +24,7 @@ import numpy as np
 from algorithms.io.sparse import issparse
 
 SKETCH_SEED = 0x5CA1AB1E  # every host must draw the same Ω
+SHIFT_ROWS = 4096  # rows whose mean is the shift
 
 
 def test_matrix(feature_dim: int, width: int) -> np.ndarray:
@@ -74,9 +75,13 @@ class Accumulator:
 
     @staticmethod
     def _first_shift(features) -> np.ndarray:
+        """A point near the data's centre, about which the sums stay small (float32 products
+        lose nothing to cancellation). Its exact value does not matter (`moments` corrects for
+        it), so the first rows' mean serves: over a whole first batch it was a pass as long as
+        the centring itself."""
         if issparse(features):
             return np.zeros(features.shape[1])
-        return np.asarray(features).mean(axis=0, dtype=np.float64)  # float64 sums, no float64 copy
+        return np.asarray(features[:SHIFT_ROWS]).mean(axis=0, dtype=np.float64)
 
     def _add_dense(self, x: np.ndarray) -> None:
         y = self._centred(x)
