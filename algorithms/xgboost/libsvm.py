@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import scipy.sparse
@@ -53,11 +54,13 @@ def by_xgboost(path: Path) -> Batch | None:
     """The file read by XGBoost's parser, or None where it could read it differently from ours."""
     if any(c in str(path) for c in "?#&"):  # would be taken as the URI's query or cache file
         return None
-    data = path.read_bytes()
-    if not data.strip() or data.translate(None, _PLAIN):
-        return None
-    colons = _colons_after_integers(data)
-    if colons is None:
+    colons, blocks = 0, 0
+    for block in _blocks(path):  # checked a block at a time: memory stays bounded, as when parsing
+        found = _plain_colons(block)
+        if found is None:
+            return None
+        colons, blocks = colons + found, blocks + 1
+    if not blocks:
         return None
     from algorithms.xgboost.library import XGBoostError, xgb
 
@@ -85,11 +88,14 @@ _SEPARATOR[[ord(" "), ord("\t")]] = True
 _LONGEST_INDEX = 10
 
 
-def _colons_after_integers(data: bytes) -> int | None:
-    """How many `:` the file has, if each follows an unsigned integer index that a space or tab
-    starts (a line start would make it a `label:weight` head or a line without a label); else
-    None. XGBoost reads `0.5:1` as index 0 and a head as it comes; both go to the other readers."""
-    text = np.frombuffer(b"\n" + data, np.uint8)  # a line start before the first line too
+def _plain_colons(block: bytes) -> int | None:
+    """How many `:` a block of whole lines has, if it holds only number bytes and each `:`
+    follows an unsigned integer index that a space or tab starts (a line start would make it a
+    `label:weight` head or a line without a label); else None. XGBoost reads `0.5:1` as index 0
+    and a head as it comes; both go to the other readers."""
+    if block.translate(None, _PLAIN):
+        return None
+    text = np.frombuffer(b"\n" + block, np.uint8)  # a line start before the first line too
     colons = np.flatnonzero(text == ord(":"))
     if colons.size == 0:
         return 0
@@ -107,21 +113,27 @@ def _colons_after_integers(data: bytes) -> int | None:
 
 
 def by_numpy(path: Path) -> list[Batch] | None:
-    """The file parsed chunk by chunk with numpy, or None if a chunk needs the shared reader."""
+    """The file parsed a block at a time with numpy, or None if a block needs the shared reader."""
     batches = []
+    for block in _blocks(path):
+        batch = parse(block)
+        if batch is None:
+            return None
+        batches.append(batch)
+    return batches
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    """The file in blocks of whole lines, about CHUNK bytes each; blank blocks left out."""
     with open(path, "rb") as f:
         tail = b""
         while True:
             data = f.read(CHUNK)
             block, _, tail = (tail + data).rpartition(b"\n") if data else (tail, b"", b"")
             if block.strip():
-                batch = parse(block)
-                if batch is None:
-                    return None
-                batches.append(batch)
+                yield block
             if not data:
                 break
-    return batches
 
 
 def parse(block: bytes) -> Batch | None:

@@ -97,3 +97,15 @@ def test_files_mix_readers_and_weights_default_to_one(tmp_path):
     batches = libsvm.read_files([plain, weighted])
     assert np.array_equal(concat_batches(batches).weights, [1, 1, 2])
     assert np.array_equal(concat_batches(batches).labels, [1, 0, 1])
+
+
+def test_files_are_checked_a_block_at_a_time(tmp_path, monkeypatch):
+    """Blocks of whole lines, however small: a head or fractional index in a later block is still
+    caught, and a plain file still goes to XGBoost."""
+    monkeypatch.setattr(libsvm, "CHUNK", 7)
+    plain, late_head = tmp_path / "a.libsvm", tmp_path / "b.libsvm"
+    body = b"".join(PLAIN.values())
+    plain.write_bytes(body)
+    late_head.write_bytes(body + b"1:2 0:3\n")
+    assert_same([libsvm.by_xgboost(plain)], shared(body))
+    assert libsvm.by_xgboost(late_head) is None
