@@ -22,7 +22,7 @@ import numpy as np
 
 from .batch import Batch
 from .protobuf_wire import DTYPES, FIXED_WIDTH, INT32
-from .sparse import CSR
+from .sparse import CSR, ranges
 
 _LEN = 2  # protobuf wire type of length-delimited fields (messages, packed arrays, strings)
 _PAD = 16  # zero bytes after the data so that reading a tag or length never runs off the end
@@ -102,10 +102,7 @@ def _gather(buf: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
     """The bytes of all spans joined, without a Python loop: one index per byte taken, so the
     cost follows the bytes gathered, not the buffer (a running sum over the whole buffer per
     column was half of a sparse batch's decoding)."""
-    lengths = stop - start
-    before = np.cumsum(lengths) - lengths  # where each span's bytes begin in the result
-    total = int(before[-1] + lengths[-1]) if lengths.size else 0
-    return buf[np.repeat(start - before, lengths) + np.arange(total)]
+    return buf[ranges(start, stop - start)]
 
 
 def _varints(raw: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

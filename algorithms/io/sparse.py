@@ -25,6 +25,13 @@ def sp() -> ModuleType:
     return scipy.sparse
 
 
+def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The ranges [start, start + count) of every segment, concatenated, without a Python loop
+    (a CSR row selection, the spans of a protobuf column, the points of a tree level)."""
+    offsets = np.cumsum(counts) - counts  # where each range begins in the result
+    return np.repeat(starts - offsets, counts) + np.arange(offsets[-1] + counts[-1] if len(counts) else 0)
+
+
 def issparse(x: Any) -> bool:
     """True for a :class:`CSR` or a scipy sparse matrix; never imports scipy.sparse (a matrix
     cannot be a scipy sparse matrix if scipy.sparse was never imported)."""
@@ -80,8 +87,7 @@ class CSR:
         starts, counts = self.indptr[rows], np.diff(self.indptr)[rows]
         indptr = np.zeros(len(rows) + 1, np.int64)
         np.cumsum(counts, out=indptr[1:])
-        # position of every kept non-zero in the source: its row's start plus its rank in the row
-        source = np.repeat(starts - indptr[:-1], counts) + np.arange(indptr[-1])
+        source = ranges(starts, counts)  # position of every kept non-zero in the source
         return CSR(self.data[source], self.indices[source], indptr, (len(rows), self.shape[1]))
 
     @staticmethod

@@ -33,6 +33,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from algorithms.io.sparse import ranges
+
 FORMAT_VERSION = 1
 CELLS_PER_STEP = 1 << 21  # values in one vectorised step: (query, tree) pairs × features when
 #                            scoring, a block of points × features when building
@@ -190,7 +192,7 @@ def _split_level(points, order, start, size, ids, depth, rng):
     bottom-up pass is not repeated) and the next frontier's segments."""
     lo, hi = _segment_boxes(points, order, start, size)
     dim, cut = _random_cuts(lo, hi, rng)
-    where = _positions(start, size)
+    where = ranges(start, size)
     segment = np.repeat(np.arange(ids.size), size)
     # Only the cut coordinate of each point is read: a 1-d gather, not the level's rows.
     goes_right = points[order[where], np.maximum(dim, 0)[segment]] > cut[segment]
@@ -239,12 +241,6 @@ def _halving_min_max(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         low = np.minimum(low[:, :half], low[:, half:])
         high = np.maximum(high[:, :half], high[:, half:])
     return low[:, 0], high[:, 0]
-
-
-def _positions(start: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """Concatenated ranges [start, start + size) of every segment."""
-    offsets = np.cumsum(size) - size
-    return np.repeat(start - offsets, size) + np.arange(size.sum())
 
 
 def _random_cuts(lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
