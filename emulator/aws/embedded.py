@@ -45,18 +45,16 @@ class LogWriter:
         return logs_backends[self.account][self.region]  # at each call, as moto's own handler: a reset drops it
 
     def ensure_group(self, group: str) -> None:
-        from moto.logs.exceptions import ResourceAlreadyExistsException
-
-        try:
-            self._backend().create_log_group(group, None)
-        except ResourceAlreadyExistsException:
-            pass
+        self._unless_there(lambda backend: backend.create_log_group(group, None))
 
     def ensure_stream(self, group: str, stream: str) -> None:
+        self._unless_there(lambda backend: backend.create_log_stream(group, stream))
+
+    def _unless_there(self, create) -> None:
         from moto.logs.exceptions import ResourceAlreadyExistsException
 
         try:
-            self._backend().create_log_stream(group, stream)
+            create(self._backend())
         except ResourceAlreadyExistsException:
             pass
 
