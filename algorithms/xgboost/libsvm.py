@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import scipy.sparse
 
 from algorithms.io import Batch
+from algorithms.io.sparse import sp
 
 CHUNK = 16 << 20
 
@@ -164,7 +164,7 @@ def parse(block: bytes) -> Batch | None:
         return None
     indptr = np.concatenate([[0], np.cumsum(features)])
     width = int(columns.max()) + 1 if len(columns) else 0
-    matrix = scipy.sparse.csr_matrix((pairs[:, 1].astype(np.float32), columns.astype(np.int64), indptr),
+    matrix = sp().csr_matrix((pairs[:, 1].astype(np.float32), columns.astype(np.int64), indptr),
                                      shape=(len(lines), width))
     matrix.sum_duplicates()
     return Batch(matrix, labels, weights if weighted.any() else None)
