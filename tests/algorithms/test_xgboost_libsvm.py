@@ -109,3 +109,26 @@ def test_files_are_checked_a_block_at_a_time(tmp_path, monkeypatch):
     late_head.write_bytes(body + b"1:2 0:3\n")
     assert_same([libsvm.by_xgboost(plain)], shared(body))
     assert libsvm.by_xgboost(late_head) is None
+
+
+def test_xgboost_parses_alongside_the_check_and_never_outlives_it(tmp_path, monkeypatch):
+    """XGBoost's parse starts once the first block passes the check and is always waited for, so no
+    parser thread is left running; a file that fails its first block never reaches XGBoost."""
+    monkeypatch.setattr(libsvm, "CHUNK", 7)
+    started = []
+    real = libsvm._Parse
+
+    class Recorded(real):
+        def __init__(self, path):
+            super().__init__(path)
+            started.append(self)
+
+    monkeypatch.setattr(libsvm, "_Parse", Recorded)
+    body = b"".join(PLAIN.values())
+    first_fails, late_fails = tmp_path / "first.libsvm", tmp_path / "late.libsvm"
+    first_fails.write_bytes(b"1 qid:3 0:1\n" + body)
+    late_fails.write_bytes(body + b"1 0.5:1\n")
+    assert libsvm.by_xgboost(first_fails) is None
+    assert started == []
+    assert libsvm.by_xgboost(late_fails) is None
+    assert len(started) == 1 and not started[0]._thread.is_alive()
