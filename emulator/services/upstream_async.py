@@ -133,11 +133,6 @@ class _Connection(asyncio.Protocol):
         self.close()
 
 
-def _expire(answer: asyncio.Future, exc: Exception) -> None:
-    if not answer.done():
-        answer.set_exception(exc)
-
-
 class AsyncUpstream:
     """Keep-alive connections to one container (`http://host:port`), used on one event loop."""
 
@@ -148,13 +143,16 @@ class AsyncUpstream:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
-    async def post(self, path: str, body: bytes, headers: dict[str, str], read_timeout: float) -> AsyncReply:
+    async def post(self, path: str, body: bytes, headers, read_timeout: float) -> AsyncReply:
+        """`headers`: a dict, or a tuple of (name, value) pairs (see `request_bytes`)."""
         request = request_bytes(self._host_header, path, body, headers)
         while True:
-            connection, reused = await self._get()
+            connection, reused = self._idle_connection(), True
+            if connection is None:
+                connection, reused = await self._connect(), False
             answer = connection.send(request)
-            timer = answer.get_loop().call_later(read_timeout, _expire, answer, UpstreamTimeout(
-                f"{self.host}:{self.port} did not answer within {read_timeout:g} s"))  # cheaper than wait_for
+            # a timer is cheaper than wait_for; its exception is built only if it fires
+            timer = answer.get_loop().call_later(read_timeout, self._expire, answer, read_timeout)
             try:
                 reply = await answer
             except UpstreamTimeout:
@@ -173,6 +171,10 @@ class AsyncUpstream:
             self._put(connection)
             return reply
 
+    def _expire(self, answer: asyncio.Future, read_timeout: float) -> None:
+        if not answer.done():
+            answer.set_exception(UpstreamTimeout(f"{self.host}:{self.port} did not answer within {read_timeout:g} s"))
+
     def close(self) -> None:
         """Close the idle connections; safe from any thread (the loop does the closing)."""
         self._closed = True
@@ -189,11 +191,16 @@ class AsyncUpstream:
         for connection in idle:
             connection.close()
 
-    async def _get(self) -> tuple[_Connection, bool]:
-        while self._idle:
-            connection = self._idle.pop()
+    def _idle_connection(self) -> _Connection | None:
+        """The most recently used open idle connection (a plain call: most calls find one)."""
+        idle = self._idle
+        while idle:
+            connection = idle.pop()
             if not connection.closed:
-                return connection, True
+                return connection
+        return None
+
+    async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         self._loop = loop
         try:
@@ -203,7 +210,7 @@ class AsyncUpstream:
             raise UpstreamConnectionError(f"connecting to {self.host}:{self.port} timed out") from None
         except OSError as exc:
             raise UpstreamConnectionError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
-        return connection, False
+        return connection
 
     def _put(self, connection: _Connection) -> None:
         if connection.reusable and not self._closed and len(self._idle) < self.maxsize:
