@@ -158,7 +158,7 @@ def request_context(service: str, headers: dict[str, str]) -> RequestContext:
         region=identity.region_for(region),
         service=service,
         headers=headers,
-        request_id=_request_id(),
+        request_id=new_request_id(),
     )
 
 
@@ -168,7 +168,7 @@ def signed_for_sagemaker(authorization: str) -> bool:
     return service in (None, "sagemaker")
 
 
-def _request_id() -> str:
+def new_request_id() -> str:
     """A version-4 UUID from Python's PRNG: a request id needs to be unique, not secret, and
     uuid4()'s os.urandom is a system call that lets go of the GIL on every request. Formatted by
     hand: building a uuid.UUID costs more than everything else InvokeEndpoint does to its headers."""

@@ -6,7 +6,10 @@ call is taken from the clients and the container. uvicorn's ASGI cycle costs mor
 than all of InvokeEndpoint's own work (a scope, a RequestResponseCycle with an Event, receive/send
 messages, per-header checks, the head and the body in two writes). Here the plain invocation — POST
 /endpoints/<name>/invocations with a Content-Length within 6 MB — is parsed by the same httptools
-parser, answered by the same `Front.answer` the ASGI path uses, and written in one piece.
+parser, answered by the same `Front.answer` the ASGI path uses, and written in one piece. What a
+client repeats call after call — the path, the query and the headers but the per-call ones (the
+body's length, a signature and its time) — is its call's *shape*, read and checked once
+(`asgi.shape_of`); a call of a known shape goes straight to `Front.answer_shaped`.
 
 Everything else keeps uvicorn's own handling and reaches `asgi.Front` unchanged: every other
 operation, chunked or `Expect: 100-continue` bodies, bodies declared too large (Front refuses them
@@ -21,7 +24,8 @@ import logging
 
 from uvicorn.protocols.http.httptools_impl import HEADER_VALUE_RE, STATUS_LINE, HttpToolsProtocol
 
-from emulator.asgi import header_dict, is_invoke_endpoint
+from emulator.asgi import PER_CALL_HEADERS, header_dict, is_invoke_endpoint, shape_of
+from emulator.aws import identity
 from emulator.gateway import MAX_BODY
 from emulator.protocol.http import HttpResponse
 
@@ -44,12 +48,16 @@ class _Invocation:
     """One InvokeEndpoint on the connection, standing where uvicorn keeps its request cycle (so
     pipelining, connection loss and shutdown treat it as they treat any request)."""
 
-    __slots__ = ("path", "query", "headers", "body", "keep_alive", "received", "turn", "response_complete",
-                 "disconnected")
+    __slots__ = ("shape", "scope", "path", "query", "headers", "body", "keep_alive", "received", "turn",
+                 "response_complete", "disconnected")
     message_event = _NoEvent
 
-    def __init__(self, path: str, query: bytes, headers: dict[str, str], keep_alive: bool):
+    def __init__(self, path: str, query: bytes, headers: dict[str, str] | None, keep_alive: bool,
+                 shape=None, scope: tuple = ()):
+        """Either a checked `shape` and the caller's credential `scope`, or the `path`, `query` and
+        `headers` for `Front.answer` to read."""
         self.path, self.query, self.headers, self.keep_alive = path, query, headers, keep_alive
+        self.shape, self.scope = shape, scope
         self.body: list[bytes] = []
         self.received = False  # the whole body is in
         self.turn = False  # every request before it on the connection is answered
@@ -61,6 +69,25 @@ class HttpProtocol(HttpToolsProtocol):
     """Set `front` (an `asgi.Front`) on a subclass before uvicorn creates connections."""
 
     front = None
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.shape_pairs: list[tuple[bytes, bytes]] = []  # the headers but PER_CALL_HEADERS
+        self.per_call: list[tuple[bytes, bytes]] = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """uvicorn's header handling (lower-case name, trailing whitespace dropped, Expect noticed),
+        with each header also sorted into the call's shape or its per-call part."""
+        name = name.lower()
+        value = value.rstrip(b" \t")
+        pair = (name, value)
+        if name in PER_CALL_HEADERS:
+            self.per_call.append(pair)
+        else:
+            if name == b"expect" and value.lower() == b"100-continue":
+                self.expect_100_continue = True
+            self.shape_pairs.append(pair)
+        self.headers.append(pair)
 
     def on_headers_complete(self) -> None:
         invocation = self._plain_invocation()
@@ -104,6 +131,26 @@ class HttpProtocol(HttpToolsProtocol):
         if (not url.startswith(b"/endpoints/") or self.expect_100_continue or self.parser.get_method() != b"POST"
                 or self.parser.should_upgrade()):
             return None
+        return self._shaped_invocation(url) or self._read_invocation(url)
+
+    def _shaped_invocation(self, url: bytes) -> _Invocation | None:
+        """The common call: its shape checked before (or now, once). None for anything unusual — a
+        repeated per-call header, a shape that is not valid — which `_read_invocation` reads whole."""
+        per_call = dict(self.per_call)
+        length = per_call.get(b"content-length")
+        if length is None or not length.isdigit() or int(length) > MAX_BODY or len(per_call) != len(self.per_call):
+            return None
+        shape = shape_of(url, tuple(self.shape_pairs))
+        if shape is None or shape.params is None:
+            return None
+        authorization = per_call.get(b"authorization")
+        scope = identity.credential_scope(authorization.decode("latin-1")) if authorization is not None else _UNSIGNED
+        if scope[2] not in (None, "sagemaker"):
+            return None
+        keep_alive = self.parser.should_keep_alive() and self.parser.get_http_version() != "1.0"
+        return _Invocation(shape.path, shape.query, None, keep_alive, shape, scope)
+
+    def _read_invocation(self, url: bytes) -> _Invocation | None:
         pairs = self.headers  # names are lower-case already
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in pairs}
         if len(headers) != len(pairs):  # a repeated header: its values joined, as the ASGI path does
@@ -127,7 +174,10 @@ class HttpProtocol(HttpToolsProtocol):
 
     async def _answer(self, cycle: _Invocation) -> None:
         body = cycle.body[0] if len(cycle.body) == 1 else b"".join(cycle.body)
-        response = await self.front.answer(cycle.path, cycle.query, cycle.headers, body)
+        if cycle.shape is not None:
+            response = await self.front.answer_shaped(cycle.shape, cycle.scope, body)
+        else:
+            response = await self.front.answer(cycle.path, cycle.query, cycle.headers, body)
         if cycle.disconnected or self.transport.is_closing():
             return
         try:
@@ -159,6 +209,9 @@ class HttpProtocol(HttpToolsProtocol):
             content.append(b"connection: close\r\n")
         content += (b"\r\n", body)
         return b"".join(content)
+
+
+_UNSIGNED = (None, None, None)  # the credential scope of an unsigned call
 
 
 @functools.lru_cache(maxsize=256)
