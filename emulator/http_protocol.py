@@ -69,6 +69,7 @@ class HttpProtocol(HttpToolsProtocol):
     """Set `front` (an `asgi.Front`) on a subclass before uvicorn creates connections."""
 
     front = None
+    _defaults, _defaults_lines = None, b""  # uvicorn's default headers, and as lines (`_default_lines`)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -192,32 +193,45 @@ class HttpProtocol(HttpToolsProtocol):
         self.on_response_complete()
 
     def _encode(self, response: HttpResponse, keep_alive: bool) -> bytes:
-        """Status line, headers and body in one buffer, with uvicorn's default headers (its Date)."""
+        """Status line, headers and body in one buffer, with uvicorn's default headers (its Date).
+        The header lines but the request id (which AWS answers lead with, new on every call) repeat
+        from call to call, so each distinct set is encoded and checked once (`_header_lines`)."""
         body = bytes(response.body)
-        content = [STATUS_LINE[response.status]]
-        for name, value in self.server_state.default_headers:
-            content += (name, b": ", value, b"\r\n")
-        values = []
-        for name, value in response.headers:
-            encoded = value.encode("latin-1")
-            values.append(encoded)
-            content += (_lower_name(name), b": ", encoded, b"\r\n")
-        if HEADER_VALUE_RE.search(b" ".join(values)):  # one search for all values (a space is allowed)
-            raise ValueError(f"invalid response header value among {response.headers!r}")
-        content += (b"content-length: ", str(len(body)).encode("ascii"), b"\r\n")
-        if not keep_alive:
-            content.append(b"connection: close\r\n")
-        content += (b"\r\n", body)
-        return b"".join(content)
+        headers = response.headers
+        first = b""
+        if headers and headers[0][0] == "x-amzn-RequestId":
+            request_id = headers[0][1].encode("latin-1")
+            if HEADER_VALUE_RE.search(request_id):
+                raise ValueError(f"invalid request id {request_id!r}")
+            first, headers = b"x-amzn-requestid: " + request_id + b"\r\n", headers[1:]
+        return b"".join((STATUS_LINE[response.status], self._default_lines(), first, _header_lines(tuple(headers)),
+                         b"content-length: %d\r\n" % len(body), b"" if keep_alive else b"connection: close\r\n",
+                         b"\r\n", body))
 
-
-_UNSIGNED = (None, None, None)  # the credential scope of an unsigned call
+    def _default_lines(self) -> bytes:
+        """uvicorn's default headers as lines; its server loop puts a new list in place when the Date
+        changes (once a second), so the lines are joined again only then."""
+        defaults = self.server_state.default_headers
+        if defaults is not self._defaults:
+            self._defaults = defaults
+            self._defaults_lines = b"".join(name + b": " + value + b"\r\n" for name, value in defaults)
+        return self._defaults_lines
 
 
 @functools.lru_cache(maxsize=256)
-def _lower_name(name: str) -> bytes:
-    """Header names as uvicorn writes them (lower-case); a handful of names, so remembered."""
-    return name.lower().encode("latin-1")
+def _header_lines(headers: tuple) -> bytes:
+    """Answer headers as uvicorn writes them (lower-case names); a value uvicorn would refuse raises
+    ValueError (and is not remembered)."""
+    lines = []
+    for name, value in headers:
+        encoded = value.encode("latin-1")
+        if HEADER_VALUE_RE.search(encoded):
+            raise ValueError(f"invalid response header value {name}: {value!r}")
+        lines.append(name.lower().encode("latin-1") + b": " + encoded + b"\r\n")
+    return b"".join(lines)
+
+
+_UNSIGNED = (None, None, None)  # the credential scope of an unsigned call
 
 
 def protocol_for(front) -> type[HttpProtocol]:
