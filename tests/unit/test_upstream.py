@@ -202,3 +202,19 @@ def _user_agent() -> bytes:
     from emulator.services.upstream import _USER_AGENT
 
     return _USER_AGENT
+
+
+def test_loop_timeouts_come_on_time_and_only_to_late_answers():
+    """The loop client's timeouts are swept (emulator/services/upstream_async.py SWEEP), not timed one
+    by one: a late answer fails after its read timeout and at most a sweep later; answers within
+    their own timeout are never failed, however long the connection has been busy before."""
+    from emulator.services.upstream_async import SWEEP
+
+    prompt = Scripted([ok(b"%d" % n) for n in range(6)], delay=0.15)
+    upstream = OnALoop(prompt.url)
+    assert [upstream.post("/invocations", b"x", {}, 0.3).data for _ in range(6)] == [b"%d" % n for n in range(6)]
+    late = Scripted([ok(b"late")], delay=3.0)
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeout, match="did not answer within 0.8 s"):
+        OnALoop(late.url).post("/invocations", b"x", {}, 0.8)
+    assert 0.8 <= time.monotonic() - started <= 0.8 + SWEEP + 0.3
