@@ -72,9 +72,21 @@ class HttpProtocol(HttpToolsProtocol):
     _defaults, _defaults_lines = None, b""  # uvicorn's default headers, and as lines (`_default_lines`)
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        """uvicorn's start of a request but its ASGI scope, which only a request that uvicorn's
+        cycle serves needs (`_asgi_scope`, called before uvicorn reads the scope)."""
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self.scope = None
         self.shape_pairs: list[tuple[bytes, bytes]] = []  # the headers but PER_CALL_HEADERS
         self.per_call: list[tuple[bytes, bytes]] = []
+
+    def _asgi_scope(self) -> None:
+        """uvicorn's own scope for this request, around the URL and headers read so far."""
+        url, headers, expect_100_continue = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()
+        self.url, self.expect_100_continue = url, expect_100_continue
+        self.headers = self.scope["headers"] = headers
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """uvicorn's header handling (lower-case name, trailing whitespace dropped, Expect noticed),
@@ -93,6 +105,7 @@ class HttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         invocation = self._plain_invocation()
         if invocation is None:
+            self._asgi_scope()
             super().on_headers_complete()
             return
         previous, self.cycle = self.cycle, invocation
