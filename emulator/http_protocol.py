@@ -138,6 +138,53 @@ class HttpProtocol(HttpToolsProtocol):
         if cycle.received:
             self._start(cycle)
 
+    # -- keep-alive -------------------------------------------------------------------------------
+    # uvicorn makes a timer for the keep-alive timeout after every answer, which the next request
+    # cancels: two timer operations per call. Here one timer per connection looks at how long the
+    # connection has been idle when it fires, and is made again only for what is left.
+
+    idle_since: float | None = None  # loop time of the last answer, while no request has come since
+    keep_alive_timer = None
+
+    def on_response_complete(self) -> None:
+        """uvicorn's (count the request, resume reading, start the next pipelined request), with
+        the lazy keep-alive timer."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self.idle_since = self.loop.time()
+        if self.keep_alive_timer is None:
+            self.keep_alive_timer = self.loop.call_later(self.timeout_keep_alive, self._keep_alive_check)
+
+    def _unset_keepalive_if_required(self) -> None:
+        """Data came (or the connection went): not idle."""
+        self.idle_since = None
+        if self.timeout_keep_alive_task is not None:  # uvicorn's own timer, should anything still make one
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+
+    def _keep_alive_check(self) -> None:
+        self.keep_alive_timer = None
+        if self.idle_since is None:
+            return  # busy: the next answer starts the timer again
+        left = self.idle_since + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self.keep_alive_timer = self.loop.call_later(left, self._keep_alive_check)
+        else:
+            self.timeout_keep_alive_handler()
+
+    def connection_lost(self, exc) -> None:
+        super().connection_lost(exc)
+        if self.keep_alive_timer is not None:  # a closed connection is not kept for its timer
+            self.keep_alive_timer.cancel()
+            self.keep_alive_timer = None
+
     # -- the invocation ---------------------------------------------------------------------------
 
     def _plain_invocation(self) -> _Invocation | None:

@@ -52,3 +52,43 @@ def test_invalid_values_are_refused_every_time_and_the_memo_stays_bounded():
     for n in range(_header_lines.cache_info().maxsize + 10):
         proto._encode(answer(**{"X-Amzn-SageMaker-Custom-Attributes": str(n)}), True)
     assert _header_lines.cache_info().currsize <= _header_lines.cache_info().maxsize
+
+
+def test_keep_alive_closes_an_idle_connection_after_its_timeout_and_not_a_busy_one():
+    """The keep-alive timeout is one lazy timer per connection (`HttpProtocol.on_response_complete`):
+    a connection asked again and again stays open past the timeout; an idle one closes after it."""
+    import asyncio
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    import uvloop
+
+    from emulator.http_protocol import protocol_for
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, http=protocol_for(app), loop="none", lifespan="off", ws="none",
+                                           log_config=None, access_log=False, timeout_keep_alive=0.5))
+    thread = threading.Thread(target=lambda: uvloop.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.01)
+        with socket.create_connection(sock.getsockname(), timeout=5) as client:
+            started = time.monotonic()
+            while time.monotonic() - started < 1.5:  # three timeouts long, never idle for one
+                client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert client.recv(4096).endswith(b"\r\n\r\nok")
+                time.sleep(0.2)
+            answered = time.monotonic()
+            assert client.recv(4096) == b""  # closed by the server
+            assert 0.45 <= time.monotonic() - answered + 0.2 <= 1.3  # timed from the answer on the server
+    finally:
+        server.should_exit = True
+        thread.join(5)
