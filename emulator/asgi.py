@@ -42,6 +42,11 @@ SERVICE = "sagemaker-runtime"
 PER_CALL_HEADERS = frozenset({b"content-length", b"authorization", b"x-amz-date", b"amz-sdk-invocation-id",
                               b"amz-sdk-request"})
 SHAPES = 256  # distinct shapes remembered (a client repeats a handful; a changing value just misses)
+SHAPE_BYTES = 16 * 1024  # a larger path and headers are read afresh on every call, never remembered
+
+
+class ShapeTooLarge(Exception):
+    """Raised by `shape_of` instead of remembering a large shape: headers have no size limit here."""
 
 
 class Front:
@@ -120,7 +125,9 @@ def shape_of(url: bytes, pairs: tuple) -> Shape | None:
     """The shape of a POST to `url` with these header pairs (lower-case names, PER_CALL_HEADERS left
     out); None unless it is a plain InvokeEndpoint (a chunked body, an escaped path that uvicorn
     unquotes, another operation). Whether it is signed for SageMaker is the Authorization's to say,
-    per call."""
+    per call. Raises ShapeTooLarge above SHAPE_BYTES (so that nothing is remembered)."""
+    if len(url) + sum(len(name) + len(value) for name, value in pairs) > SHAPE_BYTES:
+        raise ShapeTooLarge
     path, _, query = url.partition(b"?")
     headers = header_dict(pairs)
     if b"%" in path or "transfer-encoding" in headers:

@@ -24,7 +24,7 @@ import logging
 
 from uvicorn.protocols.http.httptools_impl import HEADER_VALUE_RE, STATUS_LINE, HttpToolsProtocol
 
-from emulator.asgi import PER_CALL_HEADERS, header_dict, is_invoke_endpoint, shape_of
+from emulator.asgi import PER_CALL_HEADERS, ShapeTooLarge, header_dict, is_invoke_endpoint, shape_of
 from emulator.aws import identity
 from emulator.gateway import MAX_BODY
 from emulator.protocol.http import HttpResponse
@@ -201,7 +201,10 @@ class HttpProtocol(HttpToolsProtocol):
         length = per_call.get(b"content-length")
         if length is None or not length.isdigit() or int(length) > MAX_BODY or len(per_call) != len(self.per_call):
             return None
-        shape = shape_of(url, tuple(self.shape_pairs))
+        try:
+            shape = shape_of(url, tuple(self.shape_pairs))
+        except ShapeTooLarge:
+            return None
         if shape is None or shape.params is None:
             return None
         authorization = per_call.get(b"authorization")
@@ -264,7 +267,11 @@ class HttpProtocol(HttpToolsProtocol):
             if HEADER_VALUE_RE.search(request_id):
                 raise ValueError(f"invalid request id {request_id!r}")
             first, headers = b"x-amzn-requestid: " + request_id + b"\r\n", headers[1:]
-        return b"".join((STATUS_LINE[response.status], self._default_lines(), first, _header_lines(tuple(headers)),
+        try:
+            lines = _remembered_lines(tuple(headers))
+        except _TooLarge:
+            lines = _header_lines(headers)
+        return b"".join((STATUS_LINE[response.status], self._default_lines(), first, lines,
                          b"content-length: %d\r\n" % len(body), b"" if keep_alive else b"connection: close\r\n",
                          b"\r\n", body))
 
@@ -278,10 +285,22 @@ class HttpProtocol(HttpToolsProtocol):
         return self._defaults_lines
 
 
+class _TooLarge(Exception):
+    pass
+
+
 @functools.lru_cache(maxsize=256)
-def _header_lines(headers: tuple) -> bytes:
+def _remembered_lines(headers: tuple) -> bytes:
+    """`_header_lines`, remembered unless they are large (a container's header values have no
+    size limit) or refused (ValueError)."""
+    if sum(len(name) + len(value) for name, value in headers) > 8 * 1024:
+        raise _TooLarge
+    return _header_lines(headers)
+
+
+def _header_lines(headers) -> bytes:
     """Answer headers as uvicorn writes them (lower-case names); a value uvicorn would refuse raises
-    ValueError (and is not remembered)."""
+    ValueError."""
     lines = []
     for name, value in headers:
         encoded = value.encode("latin-1")

@@ -264,3 +264,17 @@ def test_signed_calls_share_a_shape_and_shapes_stay_bounded(sm, smr, endpoint_ur
             "Content-Type": "text/csv", "X-Amzn-SageMaker-Inference-Id": str(n)})
         assert status == 200
     assert shape_of.cache_info().currsize <= SHAPES == shape_of.cache_info().maxsize
+
+
+def test_a_large_shape_is_answered_but_not_remembered(sm, endpoint_url):
+    """Request headers have no size limit: a shape above SHAPE_BYTES is read afresh every call."""
+    from emulator.asgi import SHAPE_BYTES, shape_of
+
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    connection = connect(endpoint_url)
+    shape_of.cache_clear()  # a memo: forgetting it costs the other tests nothing
+    for _ in range(2):
+        status, headers, body = call(connection, "POST", f"/endpoints/{name}/invocations", b"1,2", {
+            "Content-Type": "text/csv", "X-Padding": "p" * SHAPE_BYTES})
+        assert (status, body, headers["x-amzn-invoked-production-variant"]) == (200, b"1,2", "AllTraffic")
+    assert shape_of.cache_info().currsize == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.http_protocol import HttpProtocol, _header_lines
+from emulator.http_protocol import HttpProtocol, _remembered_lines
 from emulator.protocol.http import HttpResponse
 
 
@@ -49,9 +49,13 @@ def test_invalid_values_are_refused_every_time_and_the_memo_stays_bounded():
             proto._encode(answer(**{"X-Amzn-SageMaker-Custom-Attributes": "a\x01b"}), True)
         with pytest.raises(ValueError):
             proto._encode(answer("r\r\nx: y"), True)
-    for n in range(_header_lines.cache_info().maxsize + 10):
+    size = _remembered_lines.cache_info().currsize
+    large = answer(**{"X-Amzn-SageMaker-Custom-Attributes": "a" * 100_000})  # written, not remembered
+    assert b"\r\nx-amzn-sagemaker-custom-attributes: " + b"a" * 100_000 + b"\r\n" in proto._encode(large, True)
+    assert _remembered_lines.cache_info().currsize == size
+    for n in range(_remembered_lines.cache_info().maxsize + 10):
         proto._encode(answer(**{"X-Amzn-SageMaker-Custom-Attributes": str(n)}), True)
-    assert _header_lines.cache_info().currsize <= _header_lines.cache_info().maxsize
+    assert _remembered_lines.cache_info().currsize <= _remembered_lines.cache_info().maxsize
 
 
 def test_keep_alive_closes_an_idle_connection_after_its_timeout_and_not_a_busy_one():
