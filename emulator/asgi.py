@@ -20,18 +20,33 @@ answers streamed back), so the control plane's handlers stay plain blocking code
 
 from __future__ import annotations
 
+import functools
 import logging
 import urllib.parse
 
 from a2wsgi import WSGIMiddleware
 
 from emulator import errors
-from emulator.gateway import MAX_BODY, request_context, signed_for_sagemaker
+from emulator.aws import identity
+from emulator.context import RequestContext
+from emulator.gateway import MAX_BODY, new_request_id, request_context, signed_for_sagemaker
 from emulator.protocol import restjson
 from emulator.protocol.http import HttpRequest, HttpResponse
 
 log = logging.getLogger("smlocal.gateway")
 SERVICE = "sagemaker-runtime"
+
+# Request headers that a client changes from call to call without changing what is asked: the
+# body's length, and a signed call's signature, time and SDK bookkeeping. They stay out of a call's
+# shape (see `Shape`); the length and the Authorization are read per call.
+PER_CALL_HEADERS = frozenset({b"content-length", b"authorization", b"x-amz-date", b"amz-sdk-invocation-id",
+                              b"amz-sdk-request"})
+SHAPES = 256  # distinct shapes remembered (a client repeats a handful; a changing value just misses)
+SHAPE_BYTES = 16 * 1024  # a larger path and headers are read afresh on every call, never remembered
+
+
+class ShapeTooLarge(Exception):
+    """Raised by `shape_of` instead of remembering a large shape: headers have no size limit here."""
 
 
 class Front:
@@ -59,6 +74,21 @@ class Front:
             return
         await _send(send, await self.answer(scope["path"], scope["query_string"], headers, body))
 
+    async def answer_shaped(self, shape: Shape, scope: tuple, body: bytes) -> HttpResponse:
+        """`answer` for a call whose shape was read and checked before (`shape_of`), signed by the
+        credential `scope` (access key, region, service; Nones when unsigned): the same answer,
+        without reading the path and the headers again."""
+        ctx = RequestContext(identity.account_for(scope[0], shape.headers), identity.region_for(scope[1]), SERVICE,
+                             "InvokeEndpoint", new_request_id(), shape.headers)
+        try:
+            params = {**shape.params, "Body": body}
+            return restjson.serialize(shape.op, await self.runtime.ainvoke_endpoint(ctx, params), ctx.request_id)
+        except errors.ServiceError as err:
+            return restjson.serialize_error(err, ctx.request_id)
+        except Exception:  # a bug of ours: say so, keep serving
+            log.exception("%s InvokeEndpoint failed", SERVICE)
+            return restjson.serialize_error(errors.internal(), ctx.request_id)
+
     async def answer(self, path: str, query: bytes, headers: dict[str, str], body: bytes) -> HttpResponse:
         """InvokeEndpoint's whole answer (an AWS error included) to one request: the same for the
         ASGI path and for the connection-level one (emulator/http_protocol.py)."""
@@ -75,6 +105,45 @@ class Front:
         except Exception:  # a bug of ours: say so, keep serving
             log.exception("%s InvokeEndpoint failed", SERVICE)
             return restjson.serialize_error(errors.internal(), ctx.request_id)
+
+
+class Shape:
+    """What every InvokeEndpoint with the same path, query and headers (but `PER_CALL_HEADERS`)
+    shares, worked out once: the headers as text, the operation, and the checked parameters but the
+    Body (None when they are not valid: such a call goes the whole way through `answer`, which
+    refuses it with AWS's error each time)."""
+
+    __slots__ = ("path", "query", "headers", "op", "params")
+
+    def __init__(self, path: str, query: bytes, headers: dict[str, str]):
+        self.path, self.query, self.headers = path, query, headers
+        self.op, self.params = None, None
+
+
+@functools.lru_cache(maxsize=SHAPES)
+def shape_of(url: bytes, pairs: tuple) -> Shape | None:
+    """The shape of a POST to `url` with these header pairs (lower-case names, PER_CALL_HEADERS left
+    out); None unless it is a plain InvokeEndpoint (a chunked body, an escaped path that uvicorn
+    unquotes, another operation). Whether it is signed for SageMaker is the Authorization's to say,
+    per call. Raises ShapeTooLarge above SHAPE_BYTES (so that nothing is remembered)."""
+    if len(url) + sum(len(name) + len(value) for name, value in pairs) > SHAPE_BYTES:
+        raise ShapeTooLarge
+    path, _, query = url.partition(b"?")
+    headers = header_dict(pairs)
+    if b"%" in path or "transfer-encoding" in headers:
+        return None
+    path = path.decode("latin-1")
+    if not is_invoke_endpoint("POST", path, None):
+        return None
+    shape = Shape(path, query, headers)
+    request = HttpRequest(method="POST", path=path, headers=headers, body=b"",
+                          query=urllib.parse.parse_qs(query.decode("latin-1")) if query else {})
+    try:
+        shape.op, labels = restjson.route(SERVICE, request)
+        shape.params = restjson.parse_without_payload(shape.op, request, labels)
+    except errors.ServiceError:
+        shape.params = None
+    return shape
 
 
 def is_invoke_endpoint(method: str, path: str, authorization: str | None) -> bool:

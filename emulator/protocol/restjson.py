@@ -87,6 +87,36 @@ def parse(op: OperationModel, request: HttpRequest, labels: dict[str, str]) -> d
     if shape is None:
         return {}
     plan = _input_plan(op)
+    document = _located_members(plan, request, labels)
+    if plan.payload:
+        kind = plan.payload_shape.type_name
+        if kind == "blob":
+            return _with_blob(shape, document, plan.payload, request.body)
+        if kind == "string":
+            document[plan.payload] = _text(request.body)
+        elif request.body:
+            document[plan.payload] = json_object(request.body)
+    elif plan.body_members and request.body:
+        document.update({k: v for k, v in json_object(request.body).items() if k in plan.body_members and v is not None})
+    return shapes.read_input(shape, document)
+
+
+def parse_without_payload(op: OperationModel, request: HttpRequest, labels: dict[str, str]) -> dict | None:
+    """For an operation whose payload is a blob (InvokeEndpoint): the checked members but the
+    payload, which every call with the same path, query and headers shares (any bytes satisfy a
+    blob, so the body cannot change them). A bad member raises as `parse` does. None for an
+    operation whose body is more than a blob."""
+    shape = op.input_shape
+    plan = _input_plan(op) if shape is not None else None
+    if plan is None or not plan.payload or plan.payload_shape.type_name != "blob":
+        return None
+    result = _with_blob(shape, _located_members(plan, request, labels), plan.payload, b"")
+    del result[plan.payload]
+    return result
+
+
+def _located_members(plan: _InputPlan, request: HttpRequest, labels: dict[str, str]) -> dict:
+    """The members the URI, the headers and the query string carry, as read from the wire."""
     document = {}
     for name, wire in plan.uri:
         if labels.get(wire) is not None:
@@ -100,17 +130,7 @@ def parse(op: OperationModel, request: HttpRequest, labels: dict[str, str]) -> d
         values = request.query.get(wire)
         if values:
             document[name] = values[0]
-    if plan.payload:
-        kind = plan.payload_shape.type_name
-        if kind == "blob":
-            return _with_blob(shape, document, plan.payload, request.body)
-        if kind == "string":
-            document[plan.payload] = _text(request.body)
-        elif request.body:
-            document[plan.payload] = json_object(request.body)
-    elif plan.body_members and request.body:
-        document.update({k: v for k, v in json_object(request.body).items() if k in plan.body_members and v is not None})
-    return shapes.read_input(shape, document)
+    return document
 
 
 def _with_blob(shape, document: dict, payload: str, body: bytes) -> dict:

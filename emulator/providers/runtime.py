@@ -26,10 +26,11 @@ class RuntimeProvider:
         _check_size(params.get("Body", b""))
         return self.router.invoke(ctx.account, ctx.region, params)
 
-    async def ainvoke_endpoint(self, ctx, params):
-        """InvokeEndpoint on the server's event loop (emulator/asgi.py)."""
+    def ainvoke_endpoint(self, ctx, params):
+        """InvokeEndpoint on the server's event loop (emulator/asgi.py): the router's coroutine to
+        await (handed back, not awaited here: one coroutine fewer on every call)."""
         _check_size(params.get("Body", b""))
-        return await self.router.ainvoke(ctx.account, ctx.region, params)
+        return self.router.ainvoke(ctx.account, ctx.region, params)
 
     def invoke_endpoint_with_response_stream(self, ctx, params):
         _check_size(params.get("Body", b""))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 
 log = logging.getLogger("smlocal.metrics")
 NAMESPACE = "AWS/SageMaker"
@@ -20,8 +20,8 @@ class InvocationMetrics:
     def __init__(self, clients, interval: float = 5.0):
         self.clients = clients
         self.interval = interval
-        self._samples: list[tuple] = []
-        self._lock = threading.Lock()  # guards _samples only: record() is on the hot path
+        # record() is on the hot path: a deque's append and popleft are atomic, so it takes no lock
+        self._samples: deque[tuple] = deque()
         # One flush at a time, so that flush() returns only once every sample recorded before it is
         # in CloudWatch, even when the publisher thread took some of them a moment earlier.
         self._flushing = threading.Lock()
@@ -30,8 +30,7 @@ class InvocationMetrics:
         self._thread.start()
 
     def record(self, route, variant: str, total: float, model: float, status: int) -> None:
-        with self._lock:
-            self._samples.append((route.account, route.region, route.endpoint, variant, total, model, status))
+        self._samples.append((route.account, route.region, route.endpoint, variant, total, model, status))
 
     def _run(self) -> None:
         while not self._done.wait(self.interval):
@@ -39,9 +38,8 @@ class InvocationMetrics:
 
     def flush(self) -> None:
         with self._flushing:
-            with self._lock:
-                samples, self._samples = self._samples, []
-            self._send(samples)
+            pop = self._samples.popleft
+            self._send([pop() for _ in range(len(self._samples))])  # those recorded later wait
 
     def _send(self, samples: list[tuple]) -> None:
         groups: dict[tuple, list] = defaultdict(list)

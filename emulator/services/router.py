@@ -14,6 +14,7 @@ never sees half an update.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import random
 import threading
@@ -30,6 +31,7 @@ FORWARDED = {
     "CustomAttributes": "X-Amzn-SageMaker-Custom-Attributes", "TargetModel": "X-Amzn-SageMaker-Target-Model",
     "InferenceId": "X-Amzn-SageMaker-Inference-Id", "EnableExplanations": "X-Amzn-SageMaker-Enable-Explanations",
 }
+_FORWARDED_NAMES = tuple(FORWARDED)
 
 
 class Instance:
@@ -45,11 +47,18 @@ class Instance:
         self._lock = threading.Lock()
         self.pools = [Upstream(s.url, maxsize=32) for s in servers]  # streamed answers, read by a thread
         self._async_pools: list[AsyncUpstream] | None = None  # whole answers, on the router's loop
+        self._async_targets: list[tuple[str, AsyncUpstream]] | None = None
 
     def async_pools(self) -> list[AsyncUpstream]:
         if self._async_pools is None:
             self._async_pools = [AsyncUpstream(s.url, maxsize=32) for s in self.servers]
         return self._async_pools
+
+    def async_targets(self) -> list[tuple[str, AsyncUpstream]]:
+        """(hostname, loop pool) per container in pipeline order: the same list on every call."""
+        if self._async_targets is None:
+            self._async_targets = list(zip(self.hostnames, self.async_pools()))
+        return self._async_targets
 
     def acquire(self) -> None:
         with self._lock:
@@ -101,6 +110,10 @@ class Route:
                 raise errors.ServiceError(
                     "ValidationError", f"Variant {target} not found for endpoint {self.endpoint}.")
             return variant
+        if len(self.variants) == 1:  # the common endpoint of one variant: no list to build
+            for only in self.variants.values():
+                if only.weight > 0:
+                    return only
         live = [v for v in self.variants.values() if v.weight > 0]
         if len(live) == 1:
             return live[0]
@@ -192,19 +205,17 @@ class Router:
 
     # -- the steps both paths share -------------------------------------------------------------------
 
-    def _prepare(self, account: str, region: str, params: dict) -> tuple[Route, VariantRoute, dict]:
+    def _prepare(self, account: str, region: str, params: dict) -> tuple[Route, VariantRoute, tuple]:
         route = self.find(account, region, params["EndpointName"])
         variant = route.choose(params.get("TargetVariant"))
-        headers = {wire: str(params[name]) for name, wire in FORWARDED.items() if params.get(name) is not None}
-        return route, variant, headers
+        return route, variant, _forwarded(tuple(map(params.get, _FORWARDED_NAMES)))
 
     def _measured(self, route: Route, variant: VariantRoute) -> _Measured:
         return _Measured(self.metrics, route, variant.name)
 
     @staticmethod
-    def _containers(variant: VariantRoute, instance: Instance, params: dict, pools: list) -> list:
+    def _containers(variant: VariantRoute, instance: Instance, params: dict, targets: list) -> list:
         """(hostname, pool) of the containers a call goes through, in order."""
-        targets = list(zip(instance.hostnames, pools))
         if variant.direct:
             hostname = params.get("TargetContainerHostname")
             targets = [t for t in targets if t[0] == hostname]
@@ -213,10 +224,10 @@ class Router:
                                           "needs TargetContainerHostname naming one of its containers.")
         return targets
 
-    async def _acall(self, route, variant, instance: Instance, params: dict, headers: dict,
+    async def _acall(self, route, variant, instance: Instance, params: dict, headers: tuple,
                      timing: _Measured) -> dict:
         body = params.get("Body", b"")
-        targets = self._containers(variant, instance, params, instance.async_pools())
+        targets = self._containers(variant, instance, params, instance.async_targets())
         for position, (hostname, pool) in enumerate(targets):
             last = position + 1 == len(targets)
             started = time.perf_counter()
@@ -230,10 +241,10 @@ class Router:
                 body, headers = _next_hop(route, instance, hostname, reply, headers)
         return _answer(variant, reply, reply.data)
 
-    def _call_streamed(self, route, variant, instance: Instance, params: dict, headers: dict,
+    def _call_streamed(self, route, variant, instance: Instance, params: dict, headers: tuple,
                        timing: _Measured) -> dict:
         body = params.get("Body", b"")
-        targets = self._containers(variant, instance, params, instance.pools)
+        targets = self._containers(variant, instance, params, list(zip(instance.hostnames, instance.pools)))
         for position, (hostname, pool) in enumerate(targets):
             last = position + 1 == len(targets)
             started = time.perf_counter()
@@ -274,6 +285,14 @@ class _Measured:
         self.metrics(self.route, self.variant, time.perf_counter() - self.started, self.model, status)
 
 
+@functools.lru_cache(maxsize=256)
+def _forwarded(values: tuple) -> tuple[tuple[str, str], ...]:
+    """The headers a container gets, as (wire name, text) pairs, from the call's values of FORWARDED's
+    members in order: a caller repeats them call after call, so each distinct set is built once (and
+    the pairs, being hashable, let the client remember the request head built from them)."""
+    return tuple((wire, str(value)) for wire, value in zip(FORWARDED.values(), values) if value is not None)
+
+
 def _unless_tried(instance: Instance | None, route: Route, variant: VariantRoute, tried: set[str]) -> Instance:
     if instance is None or instance.id in tried:
         raise errors.ServiceError(
@@ -283,12 +302,14 @@ def _unless_tried(instance: Instance | None, route: Route, variant: VariantRoute
     return instance
 
 
-def _next_hop(route: Route, instance: Instance, hostname: str, reply, headers: dict) -> tuple[bytes, dict]:
+def _next_hop(route: Route, instance: Instance, hostname: str, reply, headers: tuple) -> tuple[bytes, tuple]:
     """A container's error becomes ModelError; an answer becomes the next container's request (an
     inference pipeline feeds each answer to the next container)."""
     if reply.status >= 300:
         raise _model_error(route, instance, reply.status, reply.data.decode("utf-8", "replace"), hostname)
-    return reply.data, {**headers, "Content-Type": reply.headers.get("Content-Type", headers.get("Content-Type", ""))}
+    sent = dict(headers)
+    sent["Content-Type"] = reply.headers.get("Content-Type", sent.get("Content-Type", ""))
+    return reply.data, tuple(sent.items())
 
 
 def _answer(variant: VariantRoute, reply, body) -> dict:

@@ -15,6 +15,7 @@ unhealthy); no answer within the read timeout raises `UpstreamTimeout`.
 
 from __future__ import annotations
 
+import functools
 import select
 import socket
 import threading
@@ -214,16 +215,27 @@ def address(url: str) -> tuple[str, int, bytes]:
     return host, port, f"{host}:{port}".encode("latin-1")
 
 
-def request_bytes(host_header: bytes, path: str, body: bytes, headers: dict[str, str]) -> bytes:
-    """A POST with its body, in one buffer (one write: no Nagle delay between headers and body)."""
+def request_bytes(host_header: bytes, path: str, body: bytes, headers) -> bytes:
+    """A POST with its body, in one buffer (one write: no Nagle delay between headers and body).
+    `headers` is a dict or a tuple of (name, value) pairs; everything before Content-Length is the
+    same for every call with the same headers, so it is built (and checked) once per distinct head."""
+    pairs = headers if type(headers) is tuple else tuple(headers.items())
+    return b"".join((_request_head(host_header, path, pairs), b"Content-Length: ", b"%d" % len(body),
+                     b"\r\n\r\n", body))
+
+
+@functools.lru_cache(maxsize=256)
+def _request_head(host_header: bytes, path: str, headers: tuple) -> bytes:
+    """The request line and headers up to Content-Length, ending in CRLF. A value that would inject
+    a line raises ValueError (not remembered: raised again on every call)."""
     lines = [b"POST " + path.encode("ascii") + b" HTTP/1.1", b"Host: " + host_header,
              b"User-Agent: " + _USER_AGENT, b"Accept-Encoding: identity"]
-    for name, value in headers.items():
+    for name, value in headers:
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
             raise ValueError(f"Invalid header {name!r}: {value!r}")
         lines.append(name.encode("latin-1") + b": " + value.encode("latin-1"))
-    lines.append(b"Content-Length: " + str(len(body)).encode())
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+    lines.append(b"")
+    return b"\r\n".join(lines)
 
 
 def _line(reader) -> bytes:

@@ -190,3 +190,92 @@ def test_a_client_leaving_mid_call_does_not_disturb_the_others(sm, endpoint_url)
     connection = connect(endpoint_url)
     status, _, body = call(connection, "POST", f"/endpoints/{name}/invocations", b"still", {"Content-Type": "text/csv"})
     assert (status, body) == (200, b"still")
+
+
+# -- remembered call shapes (emulator/asgi.py `shape_of`) --------------------------------------------
+# A call's path, query and headers but the per-call ones (Content-Length, a signature, its time)
+# are read and checked once; what a call changes must still be honoured and checked on every call.
+
+def signed_by(region: str, service: str = "sagemaker") -> str:
+    return (f"AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20260101/{region}/{service}/aws4_request, "
+            "SignedHeaders=host;x-amz-date, Signature=0123")
+
+
+def test_a_value_that_changes_between_calls_is_honoured(sm, endpoint_url):
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    connection = connect(endpoint_url)
+    for attributes, content_type in [("a=1", "text/csv"), ("a=2", "text/csv"), ("a=2", "application/json"),
+                                     ("a=1", "text/csv")]:
+        for body in (b"1,2", b"3,4,5"):  # another length, the same shape
+            status, headers, answer = call(connection, "POST", f"/endpoints/{name}/invocations", body, {
+                "Content-Type": content_type, "X-Amzn-SageMaker-Custom-Attributes": attributes})
+            assert (status, answer, headers["content-type"]) == (200, body, content_type)
+            assert headers["x-amzn-sagemaker-custom-attributes"] == attributes
+
+
+def test_a_bad_value_is_refused_every_time_beside_good_calls(sm, endpoint_url):
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    connection = connect(endpoint_url)
+    path = f"/endpoints/{name}/invocations"
+    for _ in range(2):
+        status, _, _ = call(connection, "POST", path, b"1", {"Content-Type": "text/csv"})
+        assert status == 200
+        status, headers, body = call(connection, "POST", path, b"1", {
+            "Content-Type": "text/csv", "X-Amzn-SageMaker-Custom-Attributes": "a" * 1025})
+        assert (status, headers["x-amzn-errortype"]) == (400, "ValidationException")
+        assert "at 'customAttributes' failed to satisfy constraint" in json.loads(body)["message"]
+        status, headers, body = call(connection, "POST", path, b"1", {
+            "Content-Type": "text/csv", "X-Amzn-SageMaker-Target-Variant": "Nope"})  # the router's check
+        assert (status, json.loads(body)["message"]) == (400, f"Variant Nope not found for endpoint {name}.")
+
+
+def test_the_signature_is_read_on_every_call(sm, endpoint_url):
+    """The Authorization header stays out of the shape, so its region (and its service) count per call."""
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    connection = connect(endpoint_url)
+    path = f"/endpoints/{name}/invocations"
+    for _ in range(2):
+        for region, expected in [("us-east-1", 200), ("eu-west-1", 400), (None, 200)]:
+            headers = {"Content-Type": "text/csv", "X-Amz-Date": "20260101T000000Z"}
+            if region:
+                headers["Authorization"] = signed_by(region)
+            status, _, body = call(connection, "POST", path, b"1", headers)
+            assert status == expected, body
+            if expected == 400:
+                assert json.loads(body)["message"] == f"Endpoint {name} of account 123456789012 not found."
+    status, headers, _ = call(connection, "POST", path, b"1", {"Content-Type": "text/csv",
+                                                               "Authorization": signed_by("us-east-1", "s3")})
+    assert "x-amzn-invoked-production-variant" not in headers  # signed for S3: not SageMaker Runtime's
+
+
+def test_signed_calls_share_a_shape_and_shapes_stay_bounded(sm, smr, endpoint_url):
+    from emulator.asgi import SHAPES, shape_of
+
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    smr.invoke_endpoint(EndpointName=name, Body=b"1", ContentType="text/csv")
+    before = shape_of.cache_info()
+    for n in range(10):  # a new signature, date and SDK invocation id on every call
+        answer = smr.invoke_endpoint(EndpointName=name, Body=b"%d" % n, ContentType="text/csv")
+        assert answer["Body"].read() == b"%d" % n
+    after = shape_of.cache_info()
+    assert (after.hits - before.hits, after.misses - before.misses) == (10, 0)
+    connection = connect(endpoint_url)
+    for n in range(SHAPES + 10):  # an inference id per call: a shape per call
+        status, _, _ = call(connection, "POST", f"/endpoints/{name}/invocations", b"1", {
+            "Content-Type": "text/csv", "X-Amzn-SageMaker-Inference-Id": str(n)})
+        assert status == 200
+    assert shape_of.cache_info().currsize <= SHAPES == shape_of.cache_info().maxsize
+
+
+def test_a_large_shape_is_answered_but_not_remembered(sm, endpoint_url):
+    """Request headers have no size limit: a shape above SHAPE_BYTES is read afresh every call."""
+    from emulator.asgi import SHAPE_BYTES, shape_of
+
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    connection = connect(endpoint_url)
+    shape_of.cache_clear()  # a memo: forgetting it costs the other tests nothing
+    for _ in range(2):
+        status, headers, body = call(connection, "POST", f"/endpoints/{name}/invocations", b"1,2", {
+            "Content-Type": "text/csv", "X-Padding": "p" * SHAPE_BYTES})
+        assert (status, body, headers["x-amzn-invoked-production-variant"]) == (200, b"1,2", "AllTraffic")
+    assert shape_of.cache_info().currsize == 0

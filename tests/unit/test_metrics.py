@@ -52,3 +52,30 @@ def test_flush_waits_for_a_send_already_under_way():
     finally:
         cloudwatch.release.set()
         metrics.close()
+
+
+def test_no_sample_is_lost_between_threads_recording_and_flushing():
+    """record() takes no lock (a deque): samples recorded while flushes run all arrive, once."""
+
+    class Counting:
+        def __init__(self):
+            self.sent = []
+
+        def client(self, service, account, region):
+            return self
+
+        def put_metric_data(self, Namespace, MetricData):
+            self.sent.extend(d["Value"] for d in MetricData if d["MetricName"] == "Invocations")
+
+    cloudwatch = Counting()
+    metrics = InvocationMetrics(cloudwatch, interval=3600)
+    try:
+        recorders = [threading.Thread(target=_record, args=(metrics, 5000)) for _ in range(4)]
+        for thread in recorders:
+            thread.start()
+        while any(thread.is_alive() for thread in recorders):
+            metrics.flush()
+        metrics.flush()
+        assert sum(cloudwatch.sent) == 20000
+    finally:
+        metrics.close()

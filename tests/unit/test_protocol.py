@@ -79,3 +79,15 @@ def test_rest_json_unknown_route():
     with pytest.raises(errors.ServiceError) as info:
         restjson.route("sagemaker-runtime", HttpRequest("GET", "/endpoints/x/nothing", {}, {}, b""))
     assert info.value.code == "UnknownOperationException"
+
+
+def test_request_ids_are_unique_version_4_uuids():
+    import uuid
+
+    from emulator.gateway import new_request_id
+
+    ids = [new_request_id() for _ in range(1000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:3] + ids[-3:]:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)

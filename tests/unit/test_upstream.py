@@ -178,3 +178,43 @@ def test_silent_container_times_out(client):
 def test_header_values_cannot_inject_lines(client):
     with pytest.raises(ValueError):
         client("http://127.0.0.1:9").post("/invocations", b"x", {"X-Amzn-SageMaker-Custom-Attributes": "a\r\nX: y"}, 5)
+
+
+def test_request_head_is_built_once_per_distinct_headers_and_still_checked():
+    from emulator.services.upstream import _request_head, request_bytes
+
+    as_dict = request_bytes(b"h:1", "/invocations", b"abc", {"Content-Type": "text/csv", "Accept": "a"})
+    as_pairs = request_bytes(b"h:1", "/invocations", b"abc", (("Content-Type", "text/csv"), ("Accept", "a")))
+    assert as_dict == as_pairs == (b"POST /invocations HTTP/1.1\r\nHost: h:1\r\nUser-Agent: " + _user_agent()
+                                   + b"\r\nAccept-Encoding: identity\r\nContent-Type: text/csv\r\nAccept: a\r\n"
+                                   b"Content-Length: 3\r\n\r\nabc")
+    changed = request_bytes(b"h:1", "/invocations", b"", {"Content-Type": "application/json", "Accept": "a"})
+    assert b"\r\nContent-Type: application/json\r\n" in changed and changed.endswith(b"Content-Length: 0\r\n\r\n")
+    for _ in range(2):  # a refused head is refused again, not remembered
+        with pytest.raises(ValueError):
+            request_bytes(b"h:1", "/invocations", b"", {"Accept": "a\r\nX: y"})
+    for n in range(_request_head.cache_info().maxsize + 10):
+        request_bytes(b"h:1", "/invocations", b"", {"X-Amzn-SageMaker-Inference-Id": str(n)})
+    assert _request_head.cache_info().currsize <= _request_head.cache_info().maxsize
+
+
+def _user_agent() -> bytes:
+    from emulator.services.upstream import _USER_AGENT
+
+    return _USER_AGENT
+
+
+def test_loop_timeouts_come_on_time_and_only_to_late_answers():
+    """The loop client's timeouts are swept (emulator/services/upstream_async.py SWEEP), not timed one
+    by one: a late answer fails after its read timeout and at most a sweep later; answers within
+    their own timeout are never failed, however long the connection has been busy before."""
+    from emulator.services.upstream_async import SWEEP
+
+    prompt = Scripted([ok(b"%d" % n) for n in range(6)], delay=0.15)
+    upstream = OnALoop(prompt.url)
+    assert [upstream.post("/invocations", b"x", {}, 0.3).data for _ in range(6)] == [b"%d" % n for n in range(6)]
+    late = Scripted([ok(b"late")], delay=3.0)
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeout, match="did not answer within 0.8 s"):
+        OnALoop(late.url).post("/invocations", b"x", {}, 0.8)
+    assert 0.8 <= time.monotonic() - started <= 0.8 + SWEEP + 0.3
