@@ -18,7 +18,7 @@ import numpy as np
 
 from algorithms.common.errors import ClientError
 from algorithms.io import CSV, LIBSVM, RECORDIO_PROTOBUF, Batch, concat_batches, parse_content_type
-from algorithms.io.sparse import CSR, issparse, sp  # scipy.sparse only where data is sparse: its import is ~0.1 s of every job
+from algorithms.io.sparse import CSR, issparse, sp  # scipy.sparse imported only for sparse data
 from algorithms.xgboost import libsvm
 
 PARQUET = "application/x-parquet"
@@ -75,7 +75,7 @@ class Dataset:
             features = arrays["dense"]
         else:
             features = sp().csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]),
-                                               shape=tuple(arrays["shape"]))
+                                       shape=tuple(arrays["shape"]))
         return cls(features, arrays["labels"], arrays.get("weights"))
 
 

@@ -60,13 +60,13 @@ def by_xgboost(path: Path) -> Batch | None:
     file, a CSV sent as libsvm) is never handed to XGBoost at all."""
     if any(c in str(path) for c in "?#&"):  # would be taken as the URI's query or cache file
         return None
-    colons, blocks, parsing = 0, 0, None
+    colons, parsing = 0, None
     try:
         for block in _blocks(path):  # checked a block at a time: memory stays bounded, as when parsing
             found = _plain_colons(block)
             if found is None:
                 return None
-            colons, blocks = colons + found, blocks + 1
+            colons += found
             if parsing is None:
                 parsing = _Parse(path)
     finally:
@@ -190,6 +190,6 @@ def parse(block: bytes) -> Batch | None:
     indptr = np.concatenate([[0], np.cumsum(features)])
     width = int(columns.max()) + 1 if len(columns) else 0
     matrix = sp().csr_matrix((pairs[:, 1].astype(np.float32), columns.astype(np.int64), indptr),
-                                     shape=(len(lines), width))
+                             shape=(len(lines), width))
     matrix.sum_duplicates()
     return Batch(matrix, labels, weights if weighted.any() else None)
