@@ -46,6 +46,7 @@ class Instance:
         self.inflight = 0
         self._lock = threading.Lock()
         self.pools = [Upstream(s.url, maxsize=32) for s in servers]  # streamed answers, read by a thread
+        self.targets = list(zip(hostnames, self.pools))  # (hostname, pool) per container, in pipeline order
         self._async_pools: list[AsyncUpstream] | None = None  # whole answers, on the router's loop
         self._async_targets: list[tuple[str, AsyncUpstream]] | None = None
 
@@ -244,7 +245,7 @@ class Router:
     def _call_streamed(self, route, variant, instance: Instance, params: dict, headers: tuple,
                        timing: _Measured) -> dict:
         body = params.get("Body", b"")
-        targets = self._containers(variant, instance, params, list(zip(instance.hostnames, instance.pools)))
+        targets = self._containers(variant, instance, params, instance.targets)
         for position, (hostname, pool) in enumerate(targets):
             last = position + 1 == len(targets)
             started = time.perf_counter()
