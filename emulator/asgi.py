@@ -80,31 +80,34 @@ class Front:
         without reading the path and the headers again."""
         ctx = RequestContext(identity.account_for(scope[0], shape.headers), identity.region_for(scope[1]), SERVICE,
                              "InvokeEndpoint", new_request_id(), shape.headers)
-        try:
-            params = {**shape.params, "Body": body}
-            return restjson.serialize(shape.op, await self.runtime.ainvoke_endpoint(ctx, params), ctx.request_id)
-        except errors.ServiceError as err:
-            return restjson.serialize_error(err, ctx.request_id)
-        except Exception:  # a bug of ours: say so, keep serving
-            log.exception("%s InvokeEndpoint failed", SERVICE)
-            return restjson.serialize_error(errors.internal(), ctx.request_id)
+        return await self._answered(ctx, lambda: (shape.op, {**shape.params, "Body": body}))
 
     async def answer(self, path: str, query: bytes, headers: dict[str, str], body: bytes) -> HttpResponse:
         """InvokeEndpoint's whole answer (an AWS error included) to one request: the same for the
         ASGI path and for the connection-level one (emulator/http_protocol.py)."""
         ctx = request_context(SERVICE, headers)
         ctx.operation = "InvokeEndpoint"
+        return await self._answered(ctx, lambda: _read_call(path, query, headers, body))
+
+    async def _answered(self, ctx: RequestContext, read) -> HttpResponse:
+        """The answer to the call that `read()` gives as (operation, parameters); an error in reading
+        it or in serving it is answered as AWS answers it."""
         try:
-            request = HttpRequest(method="POST", path=path, headers=headers,
-                                  query=urllib.parse.parse_qs(query.decode("latin-1")) if query else {}, body=body)
-            op, labels = restjson.route(SERVICE, request)
-            params = restjson.parse(op, request, labels)
+            op, params = read()
             return restjson.serialize(op, await self.runtime.ainvoke_endpoint(ctx, params), ctx.request_id)
         except errors.ServiceError as err:
             return restjson.serialize_error(err, ctx.request_id)
         except Exception:  # a bug of ours: say so, keep serving
             log.exception("%s InvokeEndpoint failed", SERVICE)
             return restjson.serialize_error(errors.internal(), ctx.request_id)
+
+
+def _read_call(path: str, query: bytes, headers: dict[str, str], body: bytes) -> tuple:
+    """(operation, checked parameters) of an InvokeEndpoint read from the wire."""
+    request = HttpRequest(method="POST", path=path, headers=headers,
+                          query=urllib.parse.parse_qs(query.decode("latin-1")) if query else {}, body=body)
+    op, labels = restjson.route(SERVICE, request)
+    return op, restjson.parse(op, request, labels)
 
 
 class Shape:
