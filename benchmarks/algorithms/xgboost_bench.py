@@ -31,6 +31,7 @@ the predictions of our model and reference (a) are compared for equality.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -52,11 +53,11 @@ from harness import run_train, write_config  # noqa: E402
 warnings.filterwarnings("ignore", category=UserWarning)  # XGBoost: "text input deprecated", "UBJSON guess"
 TARGET = 1.5
 REFERENCE_PROGRAM = """
-import sys, warnings
+import json, sys, warnings
 import xgboost
 warnings.filterwarnings("ignore", category=UserWarning)
 path, fmt, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
-params = eval(sys.argv[4])
+params = json.loads(sys.argv[4])
 uri = f"{path}?format=csv&label_column=0" if fmt == "csv" else f"{path}?format=libsvm"
 xgboost.train(params, xgboost.DMatrix(uri), rounds)
 """
@@ -93,7 +94,7 @@ def run_ours(root: Path) -> tuple[float, float]:
 
 def run_reference_program(params: dict, rounds: int, fmt: str, path: Path) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", REFERENCE_PROGRAM, str(path), fmt, str(rounds), repr(params)],
+    subprocess.run([sys.executable, "-c", REFERENCE_PROGRAM, str(path), fmt, str(rounds), json.dumps(params)],
                    check=True)
     return time.perf_counter() - started
 
