@@ -10,8 +10,8 @@ httptools, validated by the same botocore-model reader (`restjson`), routed, for
 keep-alive connection and answered without a thread switch.
 
 The plain invocation (a Content-Length body within 6 MB) does not even reach this ASGI application:
-smlocal's HTTP protocol (emulator/http_protocol.py) calls `Front.answer` from the connection itself,
-skipping uvicorn's ASGI cycle. What comes here is every other request, and the invocations that need
+smlocal's HTTP protocol (emulator/http_protocol.py) calls `Front.start` from the connection itself,
+skipping uvicorn's ASGI cycle, and gets the answer back by callback (no task, no future). What comes here is every other request, and the invocations that need
 uvicorn's handling (chunked bodies, `Expect: 100-continue`, a body declared too large).
 
 The WSGI side is unchanged: `Gateway` runs under a2wsgi's thread pool (request bodies streamed to it,
@@ -20,14 +20,17 @@ answers streamed back), so the control plane's handlers stay plain blocking code
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import urllib.parse
+from typing import Callable
 
 from a2wsgi import WSGIMiddleware
 
 from emulator import errors
 from emulator.aws import identity
+from emulator.callbacks import settler
 from emulator.context import RequestContext
 from emulator.gateway import MAX_BODY, new_request_id, request_context, signed_for_sagemaker
 from emulator.protocol import restjson
@@ -74,32 +77,58 @@ class Front:
             return
         await _send(send, await self.answer(scope["path"], scope["query_string"], headers, body))
 
-    async def answer_shaped(self, shape: Shape, scope: tuple, body: bytes) -> HttpResponse:
-        """`answer` for a call whose shape was read and checked before (`shape_of`), signed by the
+    def start_shaped(self, shape: Shape, scope: tuple, body: bytes, done: Callable[[HttpResponse], None]) -> None:
+        """`start` for a call whose shape was read and checked before (`shape_of`), signed by the
         credential `scope` (access key, region, service; Nones when unsigned): the same answer,
         without reading the path and the headers again."""
         ctx = RequestContext(identity.account_for(scope[0], shape.headers), identity.region_for(scope[1]), SERVICE,
                              "InvokeEndpoint", new_request_id(), shape.headers)
-        return await self._answered(ctx, lambda: (shape.op, {**shape.params, "Body": body}))
+        self._start(ctx, shape.op, {**shape.params, "Body": body}, done)
 
-    async def answer(self, path: str, query: bytes, headers: dict[str, str], body: bytes) -> HttpResponse:
-        """InvokeEndpoint's whole answer (an AWS error included) to one request: the same for the
-        ASGI path and for the connection-level one (emulator/http_protocol.py)."""
+    def start(self, path: str, query: bytes, headers: dict[str, str], body: bytes,
+              done: Callable[[HttpResponse], None]) -> None:
+        """InvokeEndpoint's whole answer (an AWS error included) to one request, handed to `done`
+        once the container has answered — or at once, for a call refused before it is sent. The
+        same for the ASGI path and the connection-level one (emulator/http_protocol.py)."""
         ctx = request_context(SERVICE, headers)
         ctx.operation = "InvokeEndpoint"
-        return await self._answered(ctx, lambda: _read_call(path, query, headers, body))
-
-    async def _answered(self, ctx: RequestContext, read) -> HttpResponse:
-        """The answer to the call that `read()` gives as (operation, parameters); an error in reading
-        it or in serving it is answered as AWS answers it."""
         try:
-            op, params = read()
-            return restjson.serialize(op, await self.runtime.ainvoke_endpoint(ctx, params), ctx.request_id)
-        except errors.ServiceError as err:
-            return restjson.serialize_error(err, ctx.request_id)
-        except Exception:  # a bug of ours: say so, keep serving
-            log.exception("%s InvokeEndpoint failed", SERVICE)
-            return restjson.serialize_error(errors.internal(), ctx.request_id)
+            op, params = _read_call(path, query, headers, body)
+        except Exception as exc:
+            done(_failure(ctx, exc))
+            return
+        self._start(ctx, op, params, done)
+
+    async def answer(self, path: str, query: bytes, headers: dict[str, str], body: bytes) -> HttpResponse:
+        """`start`, awaited."""
+        answered = asyncio.get_running_loop().create_future()
+        settle = settler(answered)
+        self.start(path, query, headers, body, lambda response: settle(response, None))
+        return await answered
+
+    def _start(self, ctx: RequestContext, op, params: dict, done: Callable[[HttpResponse], None]) -> None:
+        """Serve the call; its answer, or its error as AWS answers it, goes to `done`."""
+
+        def served(result: dict | None, exc: BaseException | None) -> None:
+            try:
+                response = restjson.serialize(op, result, ctx.request_id) if exc is None else _failure(ctx, exc)
+            except Exception as failure:  # a bug of ours in the answer: say so, keep serving
+                response = _failure(ctx, failure)
+            done(response)
+
+        try:
+            self.runtime.start_invoke_endpoint(ctx, params, served)
+        except Exception as exc:  # refused before anything was sent
+            done(_failure(ctx, exc))
+
+
+def _failure(ctx: RequestContext, exc: BaseException) -> HttpResponse:
+    """An error as AWS answers it; anything but a ServiceError is a bug of ours: logged, answered as
+    an internal error."""
+    if isinstance(exc, errors.ServiceError):
+        return restjson.serialize_error(exc, ctx.request_id)
+    log.error("%s InvokeEndpoint failed", SERVICE, exc_info=exc)
+    return restjson.serialize_error(errors.internal(), ctx.request_id)
 
 
 def _read_call(path: str, query: bytes, headers: dict[str, str], body: bytes) -> tuple:

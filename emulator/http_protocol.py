@@ -6,10 +6,12 @@ call is taken from the clients and the container. uvicorn's ASGI cycle costs mor
 than all of InvokeEndpoint's own work (a scope, a RequestResponseCycle with an Event, receive/send
 messages, per-header checks, the head and the body in two writes). Here the plain invocation — POST
 /endpoints/<name>/invocations with a Content-Length within 6 MB — is parsed by the same httptools
-parser, answered by the same `Front.answer` the ASGI path uses, and written in one piece. What a
+parser, answered by the same `Front.start` the ASGI path uses, and written in one piece. What a
 client repeats call after call — the path, the query and the headers but the per-call ones (the
 body's length, a signature and its time) — is its call's *shape*, read and checked once
-(`asgi.shape_of`); a call of a known shape goes straight to `Front.answer_shaped`.
+(`asgi.shape_of`); a call of a known shape goes straight to `Front.start_shaped`. No task runs the
+call: the container's answer comes back through callbacks, and the answer is written from the
+container connection's own `data_received`.
 
 Everything else keeps uvicorn's own handling and reaches `asgi.Front` unchanged: every other
 operation, chunked or `Expect: 100-continue` bodies, bodies declared too large (Front refuses them
@@ -49,13 +51,13 @@ class _Invocation:
     pipelining, connection loss and shutdown treat it as they treat any request)."""
 
     __slots__ = ("shape", "scope", "path", "query", "headers", "body", "keep_alive", "received", "turn",
-                 "response_complete", "disconnected")
+                 "response_complete", "disconnected", "protocol")
     message_event = _NoEvent
 
     def __init__(self, path: str, query: bytes, headers: dict[str, str] | None, keep_alive: bool,
                  shape=None, scope: tuple = ()):
         """Either a checked `shape` and the caller's credential `scope`, or the `path`, `query` and
-        `headers` for `Front.answer` to read."""
+        `headers` for `Front.start` to read."""
         self.path, self.query, self.headers, self.keep_alive = path, query, headers, keep_alive
         self.shape, self.scope = shape, scope
         self.body: list[bytes] = []
@@ -63,6 +65,11 @@ class _Invocation:
         self.turn = False  # every request before it on the connection is answered
         self.response_complete = False
         self.disconnected = False
+        self.protocol: HttpProtocol | None = None  # the connection, once the call has started
+
+    def answer(self, response: HttpResponse) -> None:
+        """`Front`'s answer to this call (the callback it is given)."""
+        self.protocol._answer(self, response)
 
 
 class HttpProtocol(HttpToolsProtocol):
@@ -232,16 +239,15 @@ class HttpProtocol(HttpToolsProtocol):
         return _Invocation(path, query, headers, keep_alive)
 
     def _start(self, cycle: _Invocation) -> None:
-        task = self.loop.create_task(self._answer(cycle))
-        task.add_done_callback(self.tasks.discard)
-        self.tasks.add(task)
-
-    async def _answer(self, cycle: _Invocation) -> None:
         body = cycle.body[0] if len(cycle.body) == 1 else b"".join(cycle.body)
+        cycle.protocol = self
         if cycle.shape is not None:
-            response = await self.front.answer_shaped(cycle.shape, cycle.scope, body)
+            self.front.start_shaped(cycle.shape, cycle.scope, body, cycle.answer)
         else:
-            response = await self.front.answer(cycle.path, cycle.query, cycle.headers, body)
+            self.front.start(cycle.path, cycle.query, cycle.headers, body, cycle.answer)
+
+    def _answer(self, cycle: _Invocation, response: HttpResponse) -> None:
+        """Write the answer in one piece, then go on as uvicorn does after a response."""
         if cycle.disconnected or self.transport.is_closing():
             return
         try:

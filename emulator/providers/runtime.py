@@ -26,11 +26,12 @@ class RuntimeProvider:
         _check_size(params.get("Body", b""))
         return self.router.invoke(ctx.account, ctx.region, params)
 
-    def ainvoke_endpoint(self, ctx, params):
-        """InvokeEndpoint on the server's event loop (emulator/asgi.py): the router's coroutine to
-        await (handed back, not awaited here: one coroutine fewer on every call)."""
+    def start_invoke_endpoint(self, ctx, params, done):
+        """InvokeEndpoint on the server's event loop (emulator/asgi.py): `done(answer, None)` or
+        `done(None, error)` follows once the container has answered; an error found before anything
+        is sent raises here."""
         _check_size(params.get("Body", b""))
-        return self.router.ainvoke(ctx.account, ctx.region, params)
+        self.router.start(ctx.account, ctx.region, params, done)
 
     def invoke_endpoint_with_response_stream(self, ctx, params):
         _check_size(params.get("Body", b""))

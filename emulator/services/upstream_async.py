@@ -2,9 +2,13 @@
 
 InvokeEndpoint runs on smlocal's event loop (emulator/asgi.py), so the forward must not block it:
 an asyncio protocol per connection, parsed by httptools (the parser uvicorn uses for smlocal's own
-port). It costs ~0.05 ms of CPU a call, a third of the threaded client's, and waits for the container
-without holding a thread. The threaded `Upstream` still serves streamed answers
-(InvokeEndpointWithResponseStream), which are read piece by piece by a WSGI worker.
+port). It waits for the container without holding a thread. The threaded `Upstream` still serves
+streamed answers (InvokeEndpointWithResponseStream), which are read piece by piece by a WSGI worker.
+
+`AsyncUpstream.start` hands the answer to a callback, called from the connection's own
+`data_received`: no future, no task, no extra turn of the loop between the container's answer and
+smlocal's (under load, a future and a task per call cost as much CPU as the rest of the forward).
+`post` is the same call as a coroutine, for callers that await.
 
 The failure meanings are the threaded client's: a connection that cannot be opened, or breaks
 before the answer is complete, raises `UpstreamConnectionError` (the instance is marked unhealthy);
@@ -20,6 +24,7 @@ import asyncio
 
 import httptools
 
+from emulator.callbacks import Done, awaited
 from emulator.services.upstream import (
     CONNECT_TIMEOUT, MAX_HEADERS, UpstreamConnectionError, UpstreamTimeout, _Headers, address, request_bytes)
 
@@ -46,7 +51,8 @@ class _Connection(asyncio.Protocol):
         self.transport = None
         self.closed = False
         self.parser = httptools.HttpResponseParser(self)
-        self._answer: asyncio.Future | None = None
+        self._done: Done | None = None  # the call awaiting an answer
+        self._reply: AsyncReply | None = None  # complete, handed over once the parser returns
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._received = False
@@ -61,22 +67,30 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._received = True
+        failure = None
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._fail(UpstreamConnectionError("the container asked to switch protocols"))
+            failure = UpstreamConnectionError("the container asked to switch protocols")
         except httptools.HttpParserError as exc:
-            self._fail(UpstreamConnectionError(f"the container's answer is not valid HTTP: {exc}"))
+            failure = UpstreamConnectionError(f"the container's answer is not valid HTTP: {exc}")
+        if failure is not None:
+            self.close()
+        # handed over here, outside the parser's callbacks, so that the caller's errors stay its own
+        reply, self._reply = self._reply, None
+        if reply is not None:  # complete before anything went wrong: the answer stands
+            self._deliver(reply, None)
+        elif failure is not None:
+            self._deliver(None, failure)
 
     def connection_lost(self, exc) -> None:
         self.closed = True
-        answer = self._answer
-        if answer is None or answer.done():
+        if self._done is None:
             return
         if self._headers_done and not self._framed:  # the body ran to the end of the connection
-            self._finish()
+            self._deliver(self._complete_reply(), None)
         else:
-            answer.set_exception(UpstreamConnectionError(
+            self._deliver(None, UpstreamConnectionError(
                 "the container closed the connection before its answer was complete"))
 
     # -- httptools callbacks ------------------------------------------------------------------------
@@ -103,16 +117,17 @@ class _Connection(asyncio.Protocol):
         if 100 <= status < 200 and status != 101:
             return  # an interim answer (100 Continue): the real one follows
         self._keep_alive = self.parser.should_keep_alive()  # only meaningful inside a callback
-        self._finish()
+        if self._done is not None:
+            self._reply = self._complete_reply()
 
     # -- requests -------------------------------------------------------------------------------------
 
-    def send(self, request: bytes) -> asyncio.Future:
-        self._answer = asyncio.get_running_loop().create_future()
+    def send(self, request: bytes, done: Done) -> None:
+        """Write `request`; `done` gets the answer (or the failure) once."""
+        self._done = done
         self._received = False
         self._headers_done = False
         self.transport.write(request)
-        return self._answer
 
     @property
     def reusable(self) -> bool:
@@ -128,20 +143,19 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def _finish(self) -> None:
-        answer, self._answer = self._answer, None
-        if answer is not None and not answer.done():
-            answer.set_result(AsyncReply(self.parser.get_status_code(), _Headers(self._headers),
-                                         b"".join(self._body)))
+    def _complete_reply(self) -> AsyncReply:
+        body = self._body
+        return AsyncReply(self.parser.get_status_code(), _Headers(self._headers),
+                          body[0] if len(body) == 1 else b"".join(body))
 
-    def _fail(self, exc: Exception) -> None:
-        self.expire(exc)
-        self.close()
+    def _deliver(self, reply: AsyncReply | None, exc: Exception | None) -> None:
+        done, self._done = self._done, None
+        if done is not None:
+            done(reply, exc)
 
     def expire(self, exc: Exception) -> None:
         """The answer awaited (if any) fails with `exc`."""
-        if self._answer is not None and not self._answer.done():
-            self._answer.set_exception(exc)
+        self._deliver(None, exc)
 
 
 class AsyncUpstream:
@@ -155,33 +169,51 @@ class AsyncUpstream:
         self._closed = False
         self._waiting: set[_Connection] = set()  # connections whose answer is awaited
         self._sweeper: asyncio.TimerHandle | None = None
+        self._connecting: set[asyncio.Task] = set()  # held: the loop keeps only weak references to tasks
+
+    def start(self, path: str, body: bytes, headers, read_timeout: float, done: Done) -> None:
+        """POST `body` to `path`; `done(reply, None)` or `done(None, exception)` follows once, on the
+        loop, after this returns. `headers`: a dict, or a tuple of (name, value) pairs (see
+        `request_bytes`; a header that would inject a line raises ValueError here)."""
+        self._send(request_bytes(self._host_header, path, body, headers), read_timeout, done)
 
     async def post(self, path: str, body: bytes, headers, read_timeout: float) -> AsyncReply:
-        """`headers`: a dict, or a tuple of (name, value) pairs (see `request_bytes`)."""
-        request = request_bytes(self._host_header, path, body, headers)
-        while True:
-            connection, reused = self._idle_connection(), True
-            if connection is None:
-                connection, reused = await self._connect(), False
-            answer = connection.send(request)
-            self._watch(connection, answer.get_loop(), read_timeout)
-            try:
-                reply = await answer
-            except UpstreamTimeout:
-                connection.close()
-                raise
-            except UpstreamConnectionError:
-                connection.close()
-                if reused and connection.silent:
-                    continue  # closed by the container while idle: try a fresh connection
-                raise
-            except BaseException:  # cancelled (the caller went away): the answer is unread
-                connection.close()
-                raise
-            finally:
-                self._waiting.discard(connection)
-            self._put(connection)
-            return reply
+        """`start`, awaited."""
+        return await awaited(self.start, path, body, headers, read_timeout)
+
+    def _send(self, request: bytes, read_timeout: float, done: Done) -> None:
+        connection = self._idle_connection()
+        if connection is None:  # a new connection takes a turn of the loop or more: a task of its own
+            task = asyncio.get_running_loop().create_task(self._send_on_new(request, read_timeout, done))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
+        else:
+            self._exchange(connection, True, request, read_timeout, done)
+
+    async def _send_on_new(self, request: bytes, read_timeout: float, done: Done) -> None:
+        try:
+            connection = await self._connect()
+        except UpstreamConnectionError as exc:
+            done(None, exc)
+            return
+        self._exchange(connection, False, request, read_timeout, done)
+
+    def _exchange(self, connection: _Connection, reused: bool, request: bytes, read_timeout: float,
+                  done: Done) -> None:
+        def answered(reply: AsyncReply | None, exc: Exception | None) -> None:
+            self._waiting.discard(connection)
+            if exc is None:
+                self._put(connection)
+                done(reply, None)
+                return
+            connection.close()  # timed out, broken, or not HTTP: never reused
+            if reused and connection.silent and isinstance(exc, UpstreamConnectionError):
+                self._send(request, read_timeout, done)  # closed by the container while idle: again
+            else:
+                done(None, exc)
+
+        connection.send(request, answered)
+        self._watch(connection, self._loop, read_timeout)
 
     def _watch(self, connection: _Connection, loop: asyncio.AbstractEventLoop, read_timeout: float) -> None:
         """Time the answer out after `read_timeout`: a deadline on the connection, looked at by one
