@@ -44,12 +44,17 @@ class Instance:
         self.hostnames = hostnames
         self.log_stream_arn = log_stream_arn
         self.healthy = True
-        self.inflight = 0
+        self.threads_inflight = 0  # streamed calls, counted under the lock by the threads that read them
+        self.loop_inflight = 0  # calls on the loop: only its thread counts them, no lock needed
         self._lock = threading.Lock()
         self.pools = [Upstream(s.url, maxsize=32) for s in servers]  # streamed answers, read by a thread
         self.targets = list(zip(hostnames, self.pools))  # (hostname, pool) per container, in pipeline order
         self._async_pools: list[AsyncUpstream] | None = None  # whole answers, on the router's loop
-        self._async_targets: list[tuple[str, AsyncUpstream]] | None = None
+        self.loop_targets: list[tuple[str, AsyncUpstream]] | None = None  # (see `async_targets`)
+
+    @property
+    def inflight(self) -> int:
+        return self.threads_inflight + self.loop_inflight
 
     def async_pools(self) -> list[AsyncUpstream]:
         if self._async_pools is None:
@@ -58,17 +63,17 @@ class Instance:
 
     def async_targets(self) -> list[tuple[str, AsyncUpstream]]:
         """(hostname, loop pool) per container in pipeline order: the same list on every call."""
-        if self._async_targets is None:
-            self._async_targets = list(zip(self.hostnames, self.async_pools()))
-        return self._async_targets
+        if self.loop_targets is None:
+            self.loop_targets = list(zip(self.hostnames, self.async_pools()))
+        return self.loop_targets
 
     def acquire(self) -> None:
         with self._lock:
-            self.inflight += 1
+            self.threads_inflight += 1
 
     def release(self) -> None:
         with self._lock:
-            self.inflight -= 1
+            self.threads_inflight -= 1
 
     def close(self) -> None:
         for pool in self.pools + (self._async_pools or []):
@@ -191,7 +196,7 @@ class Router:
         once, after this returns. An error found before anything is sent (no such endpoint, variant
         or healthy instance) raises here instead, and `done` is never called."""
         route, variant, headers = self._prepare(account, region, params)
-        call = _Call(route, variant, params, headers, _Measured(self.metrics, route, variant.name), done)
+        call = _Call(self.metrics, route, variant, params, headers, done)
         try:
             call.next_instance()
         except Exception as exc:  # nothing sent (no healthy instance, no such container): counted, raised
@@ -210,7 +215,7 @@ class Router:
         return route, variant, _forwarded(tuple(map(params.get, _FORWARDED_NAMES)))
 
     def _measured(self, route: Route, variant: VariantRoute) -> _Measured:
-        return _Measured(self.metrics, route, variant.name)
+        return _Measured(self.metrics, route, variant)
 
     @staticmethod
     def _containers(variant: VariantRoute, instance: Instance, params: dict, targets: list) -> list:
@@ -241,20 +246,47 @@ class Router:
         return _answer(variant, reply, _chunks(reply, instance))
 
 
-class _Call:
+class _Measured:
+    """Times a call (total, and the model's share in `model`) for the metrics, with the status AWS
+    counts: a model's own 4xx/5xx by the model's status (ModelError carries it). A plain class: a
+    generator-based context manager costs more than the rest of the bookkeeping on every call."""
+
+    __slots__ = ("metrics", "route", "variant", "started", "model")
+
+    def __init__(self, metrics, route: Route, variant: VariantRoute):
+        self.metrics, self.route, self.variant = metrics, route, variant
+        self.model = 0.0
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> _Measured:
+        return self
+
+    def __exit__(self, kind, err, traceback) -> None:
+        self.finish(err)
+
+    def finish(self, err: BaseException | None) -> None:
+        if self.metrics is None:
+            return
+        status = 200
+        if isinstance(err, errors.ServiceError):
+            status = err.fields.get("OriginalStatusCode") or (500 if err.code == "ModelError" else err.status)
+        elif err is not None:
+            status = 500
+        self.metrics(self.route, self.variant.name, time.perf_counter() - self.started, self.model, status)
+
+
+class _Call(_Measured):
     """One InvokeEndpoint on the loop, from the first container to the answer: an instance picked
     (another one if it cannot be reached), each container of the inference pipeline in turn, the
     metrics, then `done`. Callbacks from the connection rather than a coroutine: under load, a task
     and a future per call cost as much CPU as the rest of the forward."""
 
-    __slots__ = ("route", "variant", "params", "headers", "timing", "done", "tried", "instance", "targets",
-                 "position", "body", "sent_at")
+    __slots__ = ("params", "headers", "done", "tried", "instance", "targets", "position", "body", "sent_at")
 
-    def __init__(self, route: Route, variant: VariantRoute, params: dict, headers: tuple, timing: _Measured,
-                 done: Done):
-        self.route, self.variant, self.params, self.headers = route, variant, params, headers
-        self.timing, self.done = timing, done
-        self.tried: set[str] = set()
+    def __init__(self, metrics, route: Route, variant: VariantRoute, params: dict, headers: tuple, done: Done):
+        _Measured.__init__(self, metrics, route, variant)
+        self.params, self.headers, self.done = params, headers, done
+        self.tried: set[str] | None = None  # the instances tried, once one has failed
         self.instance: Instance | None = None
 
     def next_instance(self) -> None:
@@ -275,33 +307,40 @@ class _Call:
             self._finish(None, exc)
 
     def _send_to(self, instance: Instance | None) -> None:
-        instance = _unless_tried(instance, self.route, self.variant, self.tried)
-        instance.acquire()
+        if instance is None or (self.tried is not None and instance.id in self.tried):
+            raise _unavailable(self.route, self.variant)
+        instance.loop_inflight += 1
         self.instance = instance
-        self.targets = Router._containers(self.variant, instance, self.params, instance.async_targets())
-        self.position, self.body = 0, self.params.get("Body", b"")
-        self._send()
-
-    def _send(self) -> None:
+        targets = instance.loop_targets or instance.async_targets()
+        if self.variant.direct:
+            targets = Router._containers(self.variant, instance, self.params, targets)
+        self.targets, self.position, self.body = targets, 0, self.params.get("Body", b"")
         self.sent_at = time.perf_counter()
-        self.targets[self.position][1].start("/invocations", self.body, self.headers, INVOKE_TIMEOUT, self._answered)
+        targets[0][1].start("/invocations", self.body, self.headers, INVOKE_TIMEOUT, self._answered)
 
     def _answered(self, reply, exc: Exception | None) -> None:
-        self.timing.model += time.perf_counter() - self.sent_at
+        self.model += time.perf_counter() - self.sent_at
         try:
             if exc is not None:
                 raise exc
-            hostname = self.targets[self.position][0]
-            if reply.status >= 300 or self.position + 1 < len(self.targets):
-                self.body, self.headers = _next_hop(self.route, self.instance, hostname, reply, self.headers)
-                self.position += 1
-                self._send()
+            position = self.position + 1
+            if reply.status < 300 and position == len(self.targets):
+                result = _answer(self.variant, reply, reply.data)
+            else:  # a container's error, or the next container of a pipeline to ask
+                self.body, self.headers = _next_hop(self.route, self.instance, self.targets[self.position][0],
+                                                    reply, self.headers)
+                self.position = position
+                self.sent_at = time.perf_counter()
+                self.targets[position][1].start("/invocations", self.body, self.headers, INVOKE_TIMEOUT,
+                                                self._answered)
                 return
-            result = _answer(self.variant, reply, reply.data)
         except UpstreamTimeout:
             self._finish(None, _timed_out(self.route, self.instance, self.targets[self.position][0]))
         except ConnectionError:  # cannot connect, or the connection broke: another instance, if any
             self.instance.healthy = False  # the health monitor replaces it
+            if self.tried is None:
+                self.tried = set()
+            self.tried.add(self.instance.id)
             self._release()
             try:
                 self.next_instance()
@@ -310,50 +349,23 @@ class _Call:
         except Exception as exc:
             self._finish(None, exc)
         else:
-            self._finish(result, None)
+            self._release()
+            self.finish(None)
+            self.done(result, None)
 
     def _release(self) -> None:
         instance, self.instance = self.instance, None
         if instance is not None:
-            instance.release()
+            instance.loop_inflight -= 1
 
     def abandon(self, exc: Exception) -> None:
         """Nothing more will be sent: the instance is free again, the failure counted."""
         self._release()
-        self.timing.finish(exc)
+        self.finish(exc)
 
     def _finish(self, result: dict | None, exc: Exception | None) -> None:
         self.abandon(exc)
         self.done(result, exc)
-
-
-class _Measured:
-    """Times a call (total, and the model's share in `model`) for the metrics, with the status AWS
-    counts: a model's own 4xx/5xx by the model's status (ModelError carries it). A plain class: a
-    generator-based context manager costs more than the rest of the bookkeeping on every call."""
-
-    __slots__ = ("metrics", "route", "variant", "started", "model")
-
-    def __init__(self, metrics, route: Route, variant: str):
-        self.metrics, self.route, self.variant = metrics, route, variant
-        self.model = 0.0
-        self.started = time.perf_counter()
-
-    def __enter__(self) -> _Measured:
-        return self
-
-    def __exit__(self, kind, err, traceback) -> None:
-        self.finish(err)
-
-    def finish(self, err: BaseException | None) -> None:
-        if self.metrics is None:
-            return
-        status = 200
-        if isinstance(err, errors.ServiceError):
-            status = err.fields.get("OriginalStatusCode") or (500 if err.code == "ModelError" else err.status)
-        elif err is not None:
-            status = 500
-        self.metrics(self.route, self.variant, time.perf_counter() - self.started, self.model, status)
 
 
 @functools.lru_cache(maxsize=256)
@@ -366,11 +378,14 @@ def _forwarded(values: tuple) -> tuple[tuple[str, str], ...]:
 
 def _unless_tried(instance: Instance | None, route: Route, variant: VariantRoute, tried: set[str]) -> Instance:
     if instance is None or instance.id in tried:
-        raise errors.ServiceError(
-            "ServiceUnavailable", f"No healthy instance of variant {variant.name} of endpoint "
-            f"{route.endpoint} could take the request. Try again.", status=503)
+        raise _unavailable(route, variant)
     tried.add(instance.id)
     return instance
+
+
+def _unavailable(route: Route, variant: VariantRoute) -> errors.ServiceError:
+    return errors.ServiceError("ServiceUnavailable", f"No healthy instance of variant {variant.name} of endpoint "
+                               f"{route.endpoint} could take the request. Try again.", status=503)
 
 
 def _next_hop(route: Route, instance: Instance, hostname: str, reply, headers: tuple) -> tuple[bytes, tuple]:

@@ -41,6 +41,18 @@ class AsyncReply:
 SWEEP = 0.25  # seconds between two looks for answers whose time is up
 
 
+def _header_dict(pairs: list[tuple[bytes, bytes]]) -> _Headers:
+    """Header pairs as `_Headers` (lower-case names, values stripped; a repeated header's values
+    joined as urllib3 joins them). One comprehension: a callback per header doing this cost more."""
+    headers = _Headers({name.decode("latin-1").lower(): value.decode("latin-1").strip() for name, value in pairs})
+    if len(headers) < len(pairs):
+        headers.clear()
+        for name, value in pairs:
+            key, text = name.decode("latin-1").lower(), value.decode("latin-1").strip()
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
 class _Connection(asyncio.Protocol):
     """One connection and its response parser; one request at a time."""
 
@@ -53,12 +65,11 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self._done: Done | None = None  # the call awaiting an answer
         self._reply: AsyncReply | None = None  # complete, handed over once the parser returns
-        self._headers: dict[str, str] = {}
+        self._pairs: list[tuple[bytes, bytes]] = []  # the answer's headers as they came
         self._body: list[bytes] = []
         self._received = False
         self._headers_done = False
         self._keep_alive = False
-        self._framed = True  # Content-Length or chunked; otherwise the body ends with the connection
 
     # -- asyncio.Protocol ---------------------------------------------------------------------------
 
@@ -87,7 +98,7 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self._done is None:
             return
-        if self._headers_done and not self._framed:  # the body ran to the end of the connection
+        if self._headers_done and self._ends_with_connection():  # the body ran to its end: complete
             self._deliver(self._complete_reply(), None)
         else:
             self._deliver(None, UpstreamConnectionError(
@@ -96,18 +107,17 @@ class _Connection(asyncio.Protocol):
     # -- httptools callbacks ------------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._headers, self._body, self._headers_done = {}, [], False
+        self._pairs, self._body, self._headers_done, self._keep_alive = [], [], False, False
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(self._headers) >= MAX_HEADERS:
+        """Kept as they come: read (`_header_dict`) once the answer is complete."""
+        pairs = self._pairs
+        if len(pairs) >= MAX_HEADERS:
             raise httptools.HttpParserError("too many headers")
-        key, text = name.decode("latin-1").lower(), value.decode("latin-1").strip()
-        self._headers[key] = f"{self._headers[key]}, {text}" if key in self._headers else text
+        pairs.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
-        self._framed = "content-length" in self._headers or "chunked" in self._headers.get(
-            "transfer-encoding", "").lower() or self.parser.get_status_code() in (204, 304)
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -116,7 +126,9 @@ class _Connection(asyncio.Protocol):
         status = self.parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             return  # an interim answer (100 Continue): the real one follows
-        self._keep_alive = self.parser.should_keep_alive()  # only meaningful inside a callback
+        # Only meaningful inside a callback. An answer that completes here is framed (Content-Length,
+        # chunked, or no body): one whose body runs to the end of the connection completes only then.
+        self._keep_alive = self.parser.should_keep_alive()
         if self._done is not None:
             self._reply = self._complete_reply()
 
@@ -131,7 +143,7 @@ class _Connection(asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        return not self.closed and self._keep_alive and self._framed
+        return not self.closed and self._keep_alive
 
     @property
     def silent(self) -> bool:
@@ -145,8 +157,14 @@ class _Connection(asyncio.Protocol):
 
     def _complete_reply(self) -> AsyncReply:
         body = self._body
-        return AsyncReply(self.parser.get_status_code(), _Headers(self._headers),
+        return AsyncReply(self.parser.get_status_code(), _header_dict(self._pairs),
                           body[0] if len(body) == 1 else b"".join(body))
+
+    def _ends_with_connection(self) -> bool:
+        """The answer has neither a Content-Length nor a chunked body (nor a status without one)."""
+        headers = _header_dict(self._pairs)
+        return not ("content-length" in headers or "chunked" in headers.get("transfer-encoding", "").lower()
+                    or self.parser.get_status_code() in (204, 304))
 
     def _deliver(self, reply: AsyncReply | None, exc: Exception | None) -> None:
         done, self._done = self._done, None
