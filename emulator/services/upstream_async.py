@@ -54,12 +54,17 @@ def _header_dict(pairs: list[tuple[bytes, bytes]]) -> _Headers:
 
 
 class _Connection(asyncio.Protocol):
-    """One connection and its response parser; one request at a time."""
+    """One connection of `pool` and its response parser; one request at a time. The request being
+    answered is kept with it (`request`, `reused`, `read_timeout` and `deadline`): its pool asks
+    again on a fresh connection when a kept-alive one turns out to have been closed."""
 
-    deadline = 0.0  # loop time by which the answer must be in, and the read timeout it came from
+    deadline = 0.0  # loop time by which the answer must be in
     read_timeout = 0.0
+    request = b""
+    reused = False
 
-    def __init__(self):
+    def __init__(self, pool: AsyncUpstream):
+        self.pool = pool
         self.transport = None
         self.closed = False
         self.parser = httptools.HttpResponseParser(self)
@@ -69,7 +74,7 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._received = False
         self._headers_done = False
-        self._keep_alive = False
+        self.keep_alive = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------------
 
@@ -107,7 +112,7 @@ class _Connection(asyncio.Protocol):
     # -- httptools callbacks ------------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._pairs, self._body, self._headers_done, self._keep_alive = [], [], False, False
+        self._pairs, self._body, self._headers_done, self.keep_alive = [], [], False, False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """Kept as they come: read (`_header_dict`) once the answer is complete."""
@@ -128,22 +133,19 @@ class _Connection(asyncio.Protocol):
             return  # an interim answer (100 Continue): the real one follows
         # Only meaningful inside a callback. An answer that completes here is framed (Content-Length,
         # chunked, or no body): one whose body runs to the end of the connection completes only then.
-        self._keep_alive = self.parser.should_keep_alive()
+        self.keep_alive = self.parser.should_keep_alive()
         if self._done is not None:
             self._reply = self._complete_reply()
 
     # -- requests -------------------------------------------------------------------------------------
 
-    def send(self, request: bytes, done: Done) -> None:
-        """Write `request`; `done` gets the answer (or the failure) once."""
+    def send(self, request: bytes, reused: bool, read_timeout: float, deadline: float, done: Done) -> None:
+        """Write `request`; `done` gets the answer (or the failure) once, through the pool."""
+        self.request, self.reused, self.read_timeout, self.deadline = request, reused, read_timeout, deadline
         self._done = done
         self._received = False
         self._headers_done = False
         self.transport.write(request)
-
-    @property
-    def reusable(self) -> bool:
-        return not self.closed and self._keep_alive
 
     @property
     def silent(self) -> bool:
@@ -169,7 +171,7 @@ class _Connection(asyncio.Protocol):
     def _deliver(self, reply: AsyncReply | None, exc: Exception | None) -> None:
         done, self._done = self._done, None
         if done is not None:
-            done(reply, exc)
+            self.pool.answered(self, done, reply, exc)
 
     def expire(self, exc: Exception) -> None:
         """The answer awaited (if any) fails with `exc`."""
@@ -200,13 +202,16 @@ class AsyncUpstream:
         return await awaited(self.start, path, body, headers, read_timeout)
 
     def _send(self, request: bytes, read_timeout: float, done: Done) -> None:
-        connection = self._idle_connection()
-        if connection is None:  # a new connection takes a turn of the loop or more: a task of its own
-            task = asyncio.get_running_loop().create_task(self._send_on_new(request, read_timeout, done))
-            self._connecting.add(task)
-            task.add_done_callback(self._connecting.discard)
-        else:
-            self._exchange(connection, True, request, read_timeout, done)
+        idle = self._idle
+        while idle:  # the most recently used open idle connection: most calls find one
+            connection = idle.pop()
+            if not connection.closed:
+                self._exchange(connection, True, request, read_timeout, done)
+                return
+        # a new connection takes a turn of the loop or more: a task of its own
+        task = asyncio.get_running_loop().create_task(self._send_on_new(request, read_timeout, done))
+        self._connecting.add(task)
+        task.add_done_callback(self._connecting.discard)
 
     async def _send_on_new(self, request: bytes, read_timeout: float, done: Done) -> None:
         try:
@@ -218,29 +223,32 @@ class AsyncUpstream:
 
     def _exchange(self, connection: _Connection, reused: bool, request: bytes, read_timeout: float,
                   done: Done) -> None:
-        def answered(reply: AsyncReply | None, exc: Exception | None) -> None:
-            self._waiting.discard(connection)
-            if exc is None:
-                self._put(connection)
-                done(reply, None)
-                return
-            connection.close()  # timed out, broken, or not HTTP: never reused
-            if reused and connection.silent and isinstance(exc, UpstreamConnectionError):
-                self._send(request, read_timeout, done)  # closed by the container while idle: again
-            else:
-                done(None, exc)
-
-        connection.send(request, answered)
-        self._watch(connection, self._loop, read_timeout)
-
-    def _watch(self, connection: _Connection, loop: asyncio.AbstractEventLoop, read_timeout: float) -> None:
-        """Time the answer out after `read_timeout`: a deadline on the connection, looked at by one
-        sweep every SWEEP seconds while any answer is awaited (a timer per call, made and cancelled,
-        cost more than the rest of the call's bookkeeping)."""
-        connection.deadline, connection.read_timeout = loop.time() + read_timeout, read_timeout
+        """Send on `connection`, its answer timed out after `read_timeout`: a deadline on the
+        connection, looked at by one sweep every SWEEP seconds while any answer is awaited (a timer
+        per call, made and cancelled, cost more than the rest of the call's bookkeeping)."""
+        loop = self._loop
+        connection.send(request, reused, read_timeout, loop.time() + read_timeout, done)
         self._waiting.add(connection)
         if self._sweeper is None:
             self._sweeper = loop.call_later(SWEEP, self._sweep, loop)
+
+    def answered(self, connection: _Connection, done: Done, reply: AsyncReply | None,
+                 exc: Exception | None) -> None:
+        """`connection`'s answer (or failure): the connection back to the idle ones, then `done`."""
+        self._waiting.discard(connection)
+        if exc is None:
+            idle = self._idle
+            if connection.keep_alive and not connection.closed and not self._closed and len(idle) < self.maxsize:
+                idle.append(connection)
+            else:
+                connection.close()
+            done(reply, None)
+            return
+        connection.close()  # timed out, broken, or not HTTP: never reused
+        if connection.reused and connection.silent and isinstance(exc, UpstreamConnectionError):
+            self._send(connection.request, connection.read_timeout, done)  # closed while idle: again
+        else:
+            done(None, exc)
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
@@ -265,29 +273,14 @@ class AsyncUpstream:
         for connection in idle:
             connection.close()
 
-    def _idle_connection(self) -> _Connection | None:
-        """The most recently used open idle connection (a plain call: most calls find one)."""
-        idle = self._idle
-        while idle:
-            connection = idle.pop()
-            if not connection.closed:
-                return connection
-        return None
-
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         self._loop = loop
         try:
             _, connection = await asyncio.wait_for(
-                loop.create_connection(_Connection, self.host, self.port), CONNECT_TIMEOUT)
+                loop.create_connection(lambda: _Connection(self), self.host, self.port), CONNECT_TIMEOUT)
         except asyncio.TimeoutError:
             raise UpstreamConnectionError(f"connecting to {self.host}:{self.port} timed out") from None
         except OSError as exc:
             raise UpstreamConnectionError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
         return connection
-
-    def _put(self, connection: _Connection) -> None:
-        if connection.reusable and not self._closed and len(self._idle) < self.maxsize:
-            self._idle.append(connection)
-        else:
-            connection.close()
