@@ -21,12 +21,15 @@ idle close never marks an instance unhealthy.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import httptools
 
 from emulator.callbacks import Done, awaited
 from emulator.services.upstream import (
     CONNECT_TIMEOUT, MAX_HEADERS, UpstreamConnectionError, UpstreamTimeout, _Headers, address, request_bytes)
+
+log = logging.getLogger("smlocal.router")
 
 
 class AsyncReply:
@@ -217,7 +220,7 @@ class AsyncUpstream:
         try:
             connection = await self._connect()
         except UpstreamConnectionError as exc:
-            done(None, exc)
+            _hand_over(done, None, exc)
             return
         self._exchange(connection, False, request, read_timeout, done)
 
@@ -242,13 +245,13 @@ class AsyncUpstream:
                 idle.append(connection)
             else:
                 connection.close()
-            done(reply, None)
+            _hand_over(done, reply, None)
             return
         connection.close()  # timed out, broken, or not HTTP: never reused
         if connection.reused and connection.silent and isinstance(exc, UpstreamConnectionError):
             self._send(connection.request, connection.read_timeout, done)  # closed while idle: again
         else:
-            done(None, exc)
+            _hand_over(done, None, exc)
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
@@ -284,3 +287,12 @@ class AsyncUpstream:
         except OSError as exc:
             raise UpstreamConnectionError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
         return connection
+
+
+def _hand_over(done: Done, reply: AsyncReply | None, exc: Exception | None) -> None:
+    """Call `done`; an error of its own is logged, never taken out on the container's connection
+    (raised from `data_received`, it would make the loop drop the connection)."""
+    try:
+        done(reply, exc)
+    except Exception:
+        log.exception("a caller of the loop's upstream client failed on its answer")

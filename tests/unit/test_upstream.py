@@ -212,3 +212,60 @@ def test_loop_timeouts_come_on_time_and_only_to_late_answers():
     with pytest.raises(UpstreamTimeout, match="did not answer within 0.8 s"):
         OnALoop(late.url).post("/invocations", b"x", {}, 0.8)
     assert 0.8 <= time.monotonic() - started <= 0.8 + SWEEP + 0.3
+
+
+def _on_the_loop(call):
+    """Run `call()` on OnALoop's loop and return what it returns."""
+    OnALoop("http://127.0.0.1:9")  # the loop exists
+    done = asyncio.run_coroutine_threadsafe(_run(call), OnALoop.loop)
+    return done.result(5)
+
+
+async def _run(call):
+    return call()
+
+
+def test_loop_start_hands_the_answer_to_its_callback_once_and_a_callback_error_stays_its_own():
+    """`AsyncUpstream.start` calls `done` once, after it returns, from the container connection's
+    own reading — outside the HTTP parser, so that a failing callback is never taken for an
+    invalid answer; its error is logged, the connection kept, and the next call reuses it."""
+    server = Scripted([ok(b"one"), ok(b"two")])
+    upstream = OnALoop(server.url).upstream
+    outcomes, answered = [], threading.Event()
+
+    def failing_done(reply, exc):
+        outcomes.append((reply.data if reply else None, exc))
+        answered.set()
+        raise RuntimeError("a bug in the caller")
+
+    def start():
+        upstream.start("/invocations", b"x", {}, 5, failing_done)
+        return list(outcomes)  # nothing yet: done comes later, on the loop
+
+    assert _on_the_loop(start) == []
+    assert answered.wait(5)
+    time.sleep(0.1)
+    assert outcomes == [(b"one", None)]
+    second = asyncio.run_coroutine_threadsafe(upstream.post("/invocations", b"x", {}, 5), OnALoop.loop).result(5)
+    assert second.data == b"two" and server.connections == 1  # the same kept-alive connection
+
+
+def test_loop_answer_complete_before_trailing_garbage_stands_and_the_connection_is_dropped():
+    server = Scripted([ok(b"whole") + b"garbage that is not HTTP\r\n\r\n", ok(b"fresh")])
+    upstream = OnALoop(server.url)
+    assert upstream.post("/invocations", b"x", {}, 5).data == b"whole"
+    assert upstream.post("/invocations", b"x", {}, 5).data == b"fresh"
+    assert server.connections == 2  # the spoilt connection was not kept
+
+
+def test_loop_caller_that_goes_away_leaves_the_connection_usable():
+    """A cancelled `post` (the client hung up) does not cut the exchange short: the answer is read
+    to its end and the connection kept for the next call."""
+    server = Scripted([ok(b"slow"), ok(b"next")], delay=0.3)
+    upstream = OnALoop(server.url)
+    pending = asyncio.run_coroutine_threadsafe(upstream.upstream.post("/invocations", b"x", {}, 5), OnALoop.loop)
+    time.sleep(0.1)
+    pending.cancel()
+    time.sleep(0.4)  # the slow answer arrives and is read
+    assert upstream.post("/invocations", b"x", {}, 5).data == b"next"
+    assert server.connections == 1
