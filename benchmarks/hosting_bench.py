@@ -2,7 +2,7 @@
 directly, on processes and on Docker, and the SageMaker SDK's local mode; plus CreateEndpoint →
 InService, in one run.
 
-    python benchmarks/hosting_bench.py [--clients 8] [--seconds 3] [--rounds 3] [--endpoints 10]
+    python benchmarks/hosting_bench.py [--clients 8] [--seconds 2] [--rounds 6] [--endpoints 10]
                                        [--local-deploys 3] [--skip-docker] [--skip-local] [--profile]
 
 What it does (see benchmarks/README.md for the latest figures):
@@ -48,6 +48,7 @@ import io
 import logging
 import multiprocessing
 import os
+import statistics
 import socket
 import sys
 import tarfile
@@ -189,6 +190,7 @@ class Load:
         self.label = label
         self.latencies: list[float] = []
         self.seconds = 0.0
+        self.rounds: list[float] = []  # throughput of each round
         self.cpu = {"clients": 0.0, "smlocal": 0.0, "container": 0.0}
 
     def cpu_ms_per_request(self, who: str) -> float:
@@ -236,7 +238,9 @@ def run_load(pool, clients: int, modes: dict[str, tuple], seconds: float, rounds
             for latencies, first, last, cpu in outs:
                 load.latencies.extend(latencies)
                 load.cpu["clients"] += cpu
-            load.seconds += max(o[2] for o in outs) - min(o[1] for o in outs)
+            seconds = max(o[2] for o in outs) - min(o[1] for o in outs)
+            load.seconds += seconds
+            load.rounds.append(sum(len(o[0]) for o in outs) / seconds)
     return results
 
 
@@ -457,13 +461,23 @@ def latency_table(title: str, results: dict[str, dict[str, Load]], clients: int)
                   f"{'-' if ratio is None or load is direct else f'{ratio:.0%}'} | "
                   f"{load.cpu_ms_per_request('clients'):.2f}, {load.cpu_ms_per_request('smlocal'):.2f}, "
                   f"{load.cpu_ms_per_request('container'):.2f} | {verdict} |")
+    if clients > 1:
+        print()
+        for runtime, loads in results.items():
+            direct, ours = loads.get("direct"), loads.get("smlocal raw")
+            if direct and ours and len(direct.rounds) == len(ours.rounds) > 1:
+                ratios = sorted(o / d for o, d in zip(ours.rounds, direct.rounds))
+                print(f"{runtime}: smlocal raw / direct, round by round (the two phases of a round run "
+                      f"one after the other): median {statistics.median(ratios):.0%}, from {ratios[0]:.0%} "
+                      f"to {ratios[-1]:.0%}; direct alone moved between {min(direct.rounds):.0f} and "
+                      f"{max(direct.rounds):.0f} req/s.")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8, help="client processes (default 8)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per mode per round (default 3)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds, modes rotating (default 3)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="seconds per mode per round (default 2)")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds, modes rotating (default 6)")
     parser.add_argument("--endpoints", type=int, default=10, help="CreateEndpoint → InService samples (default 10)")
     parser.add_argument("--local-deploys", type=int, default=3, help="local-mode deploy() samples (default 3)")
     parser.add_argument("--skip-docker", action="store_true")
