@@ -157,28 +157,35 @@ def _checked_rest(key: tuple) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def _output_plan(op: OperationModel) -> tuple[str | None, tuple]:
-    """The output shape's payload member and, per member, (name, location, wire name, shape)."""
+def _output_plan(op: OperationModel) -> tuple[int, str | None, tuple, tuple]:
+    """The output's status, its payload member, its header members as (name, wire name), and the
+    rest as (name, shape): worked out once per operation."""
+    status = op.http.get("responseCode", 200)
     shape = op.output_shape
     if shape is None:
-        return None, ()
-    members = tuple((name, member.serialization.get("location"), member.serialization.get("name", name), member)
-                    for name, member in shape.members.items())
-    return shape.serialization.get("payload"), members
+        return status, None, (), ()
+    payload = shape.serialization.get("payload")
+    headers = tuple((name, member.serialization.get("name", name)) for name, member in shape.members.items()
+                    if member.serialization.get("location") == "header")
+    rest = tuple((name, member) for name, member in shape.members.items()
+                 if member.serialization.get("location") != "header")
+    return status, payload, headers, rest
 
 
 def serialize(op: OperationModel, result: dict, request_id: str) -> HttpResponse:
+    status, payload, header_members, members = _output_plan(op)
     headers = [("x-amzn-RequestId", request_id)]
+    for name, wire in header_members:
+        value = result.get(name)
+        if value is not None:
+            headers.append((wire, str(value)))
     body: bytes = b""
-    payload, members = _output_plan(op)
     rest = {}
-    for name, location, wire, member in members:
+    for name, member in members:
         value = result.get(name)
         if value is None:
             continue
-        if location == "header":
-            headers.append((wire, str(value)))
-        elif name == payload:
+        if name == payload:
             if isinstance(value, (bytes, str)):
                 body = value.encode() if isinstance(value, str) else value
             else:
@@ -188,7 +195,7 @@ def serialize(op: OperationModel, result: dict, request_id: str) -> HttpResponse
     if rest and not payload:
         body = json.dumps(rest).encode()
         headers.append(("Content-Type", "application/json"))
-    return HttpResponse(op.http.get("responseCode", 200), headers, body)
+    return HttpResponse(status, headers, body)
 
 
 def serialize_error(err: errors.ServiceError, request_id: str) -> HttpResponse:

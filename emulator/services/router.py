@@ -195,8 +195,10 @@ class Router:
         """Forward one call on the event loop; `done(answer, None)` or `done(None, error)` follows
         once, after this returns. An error found before anything is sent (no such endpoint, variant
         or healthy instance) raises here instead, and `done` is never called."""
-        route, variant, headers = self._prepare(account, region, params)
-        call = _Call(self.metrics, route, variant, params, headers, done)
+        route = self.find(account, region, params["EndpointName"])
+        variant = route.choose(params.get("TargetVariant"))
+        call = _Call(self.metrics, route, variant, params, _forwarded(tuple(map(params.get, _FORWARDED_NAMES))),
+                     done)
         try:
             call.next_instance()
         except Exception as exc:  # nothing sent (no healthy instance, no such container): counted, raised
@@ -399,10 +401,12 @@ def _next_hop(route: Route, instance: Instance, hostname: str, reply, headers: t
 
 
 def _answer(variant: VariantRoute, reply, body) -> dict:
-    result = {"ContentType": reply.headers.get("Content-Type"), "InvokedProductionVariant": variant.name,
+    headers = reply.headers  # names lower-case (`_Headers`): read as a plain dict, a call cheaper
+    result = {"ContentType": dict.get(headers, "content-type"), "InvokedProductionVariant": variant.name,
               "Body": body}
-    if reply.headers.get("X-Amzn-SageMaker-Custom-Attributes"):
-        result["CustomAttributes"] = reply.headers["X-Amzn-SageMaker-Custom-Attributes"]
+    attributes = dict.get(headers, "x-amzn-sagemaker-custom-attributes")
+    if attributes:
+        result["CustomAttributes"] = attributes
     return result
 
 
