@@ -11,8 +11,9 @@ keep-alive connection and answered without a thread switch.
 
 The plain invocation (a Content-Length body within 6 MB) does not even reach this ASGI application:
 smlocal's HTTP protocol (emulator/http_protocol.py) calls `Front.start` from the connection itself,
-skipping uvicorn's ASGI cycle, and gets the answer back by callback (no task, no future). What comes here is every other request, and the invocations that need
-uvicorn's handling (chunked bodies, `Expect: 100-continue`, a body declared too large).
+skipping uvicorn's ASGI cycle, and gets the answer back by callback (no task, no future). What comes
+here is every other request, and the invocations that need uvicorn's handling (chunked bodies,
+`Expect: 100-continue`, a body declared too large).
 
 The WSGI side is unchanged: `Gateway` runs under a2wsgi's thread pool (request bodies streamed to it,
 answers streamed back), so the control plane's handlers stay plain blocking code.

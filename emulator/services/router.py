@@ -4,8 +4,9 @@ answer into AWS's response or error.
 
 Whole answers are awaited on the server's event loop (`start`, which InvokeEndpoint calls there with
 a callback; `ainvoke` awaits it, and other threads hand their calls to it): a waiting call holds no
-thread, and the loop's client is the cheapest path to a container. Streamed answers (InvokeEndpointWithResponseStream) are read piece by
-piece by the worker thread that serves the stream, over the threaded client.
+thread, and the loop's client is the cheapest path to a container. Streamed answers
+(InvokeEndpointWithResponseStream) are read piece by piece by the worker thread that serves the
+stream, over the threaded client.
 
 Routes live in memory and are swapped whole when a fleet changes, so a call never reads SQLite and
 never sees half an update.
@@ -317,8 +318,12 @@ class _Call(_Measured):
         if self.variant.direct:
             targets = Router._containers(self.variant, instance, self.params, targets)
         self.targets, self.position, self.body = targets, 0, self.params.get("Body", b"")
+        self._send()
+
+    def _send(self) -> None:
+        """To the container at `position` (its pool's `start`): the answer comes to `_answered`."""
         self.sent_at = time.perf_counter()
-        targets[0][1].start("/invocations", self.body, self.headers, INVOKE_TIMEOUT, self._answered)
+        self.targets[self.position][1].start("/invocations", self.body, self.headers, INVOKE_TIMEOUT, self._answered)
 
     def _answered(self, reply, exc: Exception | None) -> None:
         self.model += time.perf_counter() - self.sent_at
@@ -332,9 +337,7 @@ class _Call(_Measured):
                 self.body, self.headers = _next_hop(self.route, self.instance, self.targets[self.position][0],
                                                     reply, self.headers)
                 self.position = position
-                self.sent_at = time.perf_counter()
-                self.targets[position][1].start("/invocations", self.body, self.headers, INVOKE_TIMEOUT,
-                                                self._answered)
+                self._send()
                 return
         except UpstreamTimeout:
             self._finish(None, _timed_out(self.route, self.instance, self.targets[self.position][0]))
