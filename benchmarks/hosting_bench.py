@@ -191,6 +191,7 @@ class Load:
         self.latencies: list[float] = []
         self.seconds = 0.0
         self.rounds: list[float] = []  # throughput of each round
+        self.idle = [0, 0]  # the machine's idle and total CPU ticks over the timed parts (/proc/stat)
         self.cpu = {"clients": 0.0, "smlocal": 0.0, "container": 0.0}
 
     def cpu_ms_per_request(self, who: str) -> float:
@@ -202,6 +203,16 @@ class Load:
 
     def p(self, q: float) -> float:
         return percentile(self.latencies, q) * 1000
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(idle, total) CPU ticks of the whole machine so far, from /proc/stat; zeros if unknown."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(t) for t in f.readline().split()[1:]]
+        return ticks[3] + ticks[4], sum(ticks)  # idle and iowait
+    except (OSError, ValueError, IndexError):
+        return 0, 0
 
 
 def process_cpu(pid: int | None) -> float:
@@ -230,9 +241,11 @@ def run_load(pool, clients: int, modes: dict[str, tuple], seconds: float, rounds
             pending = pool.starmap_async(client_run, [(mode, target, start_at, seconds)] * clients, chunksize=1)
             while time.time() < start_at:
                 time.sleep(0.005)
-            own, container = time.process_time(), process_cpu(container_pid)
+            own, container, machine = time.process_time(), process_cpu(container_pid), machine_ticks()
             outs = pending.get()
             load = results[label]
+            after = machine_ticks()
+            load.idle = [load.idle[0] + after[0] - machine[0], load.idle[1] + after[1] - machine[1]]
             load.cpu["smlocal"] += time.process_time() - own
             load.cpu["container"] += process_cpu(container_pid) - container
             for latencies, first, last, cpu in outs:
@@ -470,7 +483,12 @@ def latency_table(title: str, results: dict[str, dict[str, Load]], clients: int)
                 print(f"{runtime}: smlocal raw / direct, round by round (the two phases of a round run "
                       f"one after the other): median {statistics.median(ratios):.0%}, from {ratios[0]:.0%} "
                       f"to {ratios[-1]:.0%}; direct alone moved between {min(direct.rounds):.0f} and "
-                      f"{max(direct.rounds):.0f} req/s.")
+                      f"{max(direct.rounds):.0f} req/s. The machine's CPUs stood idle "
+                      f"{_idle(direct):.1%} of the time on direct, {_idle(ours):.1%} through smlocal.")
+
+
+def _idle(load: Load) -> float:
+    return load.idle[0] / load.idle[1] if load.idle[1] else 0.0
 
 
 def main() -> None:
