@@ -96,3 +96,59 @@ def test_keep_alive_closes_an_idle_connection_after_its_timeout_and_not_a_busy_o
     finally:
         server.should_exit = True
         thread.join(5)
+
+
+def test_shutdown_waits_for_an_invocation_in_flight_and_then_closes_its_connection():
+    """No task carries a connection-level InvokeEndpoint (its answer comes back by callback), so a
+    graceful shutdown must still answer one in flight: uvicorn waits for the connection, which the
+    answer then closes (keep-alive is turned off by the shutdown)."""
+    import asyncio
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    import uvloop
+
+    from emulator.http_protocol import protocol_for
+
+    class SlowFront:
+        """Answers every invocation half a second later, from the loop, as a container would."""
+
+        async def __call__(self, scope, receive, send):
+            raise AssertionError("an invocation must not reach the ASGI path")
+
+        started = threading.Event()
+
+        def start_shaped(self, shape, scope, body, done):
+            self.started.set()
+            asyncio.get_running_loop().call_later(0.5, done, HttpResponse(
+                200, [("x-amzn-RequestId", "r-1"), ("Content-Type", "text/csv")], b"late:" + body))
+
+        def start(self, path, query, headers, body, done):
+            self.start_shaped(None, None, body, done)
+
+    front = SlowFront()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(front, http=protocol_for(front), loop="none", lifespan="off", ws="none",
+                                           log_config=None, access_log=False, timeout_graceful_shutdown=5))
+    thread = threading.Thread(target=lambda: uvloop.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    with socket.create_connection(sock.getsockname(), timeout=5) as client:
+        client.sendall(b"POST /endpoints/ep/invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                       b"Content-Length: 3\r\n\r\n1,2")
+        assert front.started.wait(5)
+        server.should_exit = True  # while the call is in flight
+        received = b""
+        while True:
+            piece = client.recv(4096)
+            if not piece:
+                break  # closed by the server once it answered
+            received += piece
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n") and received.endswith(b"\r\n\r\nlate:1,2")
+    assert b"\r\nconnection: close\r\n" in received
+    thread.join(5)
+    assert not thread.is_alive()
