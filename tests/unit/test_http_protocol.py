@@ -4,9 +4,17 @@ followed as it changes."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import contextlib
+import socket
+import threading
+import time
 
-from emulator.http_protocol import HttpProtocol, _remembered_lines
+import pytest
+import uvicorn
+import uvloop
+
+from emulator.http_protocol import HttpProtocol, _remembered_lines, protocol_for
 from emulator.protocol.http import HttpResponse
 
 
@@ -58,33 +66,36 @@ def test_invalid_values_are_refused_every_time_and_the_memo_stays_bounded():
     assert _remembered_lines.cache_info().currsize <= _remembered_lines.cache_info().maxsize
 
 
-def test_keep_alive_closes_an_idle_connection_after_its_timeout_and_not_a_busy_one():
-    """The keep-alive timeout is one lazy timer per connection (`HttpProtocol.on_response_complete`):
-    a connection asked again and again stays open past the timeout; an idle one closes after it."""
-    import asyncio
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-    import uvloop
-
-    from emulator.http_protocol import protocol_for
-
-    async def app(scope, receive, send):
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
-        await send({"type": "http.response.body", "body": b"ok"})
-
+@contextlib.contextmanager
+def serving(front, **config):
+    """uvicorn with smlocal's protocol around `front` (the ASGI app too) on a port of its own, in a
+    thread; yields (server, address). Asks it to stop on the way out unless the test did."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, http=protocol_for(app), loop="none", lifespan="off", ws="none",
-                                           log_config=None, access_log=False, timeout_keep_alive=0.5))
+    server = uvicorn.Server(uvicorn.Config(front, http=protocol_for(front), loop="none", lifespan="off", ws="none",
+                                           log_config=None, access_log=False, **config))
     thread = threading.Thread(target=lambda: uvloop.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     try:
         while not server.started:
             time.sleep(0.01)
-        with socket.create_connection(sock.getsockname(), timeout=5) as client:
+        yield server, sock.getsockname()
+    finally:
+        server.should_exit = True
+        thread.join(5)
+        assert not thread.is_alive()
+
+
+def test_keep_alive_closes_an_idle_connection_after_its_timeout_and_not_a_busy_one():
+    """The keep-alive timeout is one lazy timer per connection (`HttpProtocol.on_response_complete`):
+    a connection asked again and again stays open past the timeout; an idle one closes after it."""
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with serving(app, timeout_keep_alive=0.5) as (_, address):
+        with socket.create_connection(address, timeout=5) as client:
             started = time.monotonic()
             while time.monotonic() - started < 1.5:  # three timeouts long, never idle for one
                 client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -93,32 +104,20 @@ def test_keep_alive_closes_an_idle_connection_after_its_timeout_and_not_a_busy_o
             answered = time.monotonic()
             assert client.recv(4096) == b""  # closed by the server
             assert 0.45 <= time.monotonic() - answered + 0.2 <= 1.3  # timed from the answer on the server
-    finally:
-        server.should_exit = True
-        thread.join(5)
 
 
 def test_shutdown_waits_for_an_invocation_in_flight_and_then_closes_its_connection():
     """No task carries a connection-level InvokeEndpoint (its answer comes back by callback), so a
     graceful shutdown must still answer one in flight: uvicorn waits for the connection, which the
     answer then closes (keep-alive is turned off by the shutdown)."""
-    import asyncio
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-    import uvloop
-
-    from emulator.http_protocol import protocol_for
 
     class SlowFront:
         """Answers every invocation half a second later, from the loop, as a container would."""
 
+        started = threading.Event()
+
         async def __call__(self, scope, receive, send):
             raise AssertionError("an invocation must not reach the ASGI path")
-
-        started = threading.Event()
 
         def start_shaped(self, shape, scope, body, done):
             self.started.set()
@@ -129,26 +128,17 @@ def test_shutdown_waits_for_an_invocation_in_flight_and_then_closes_its_connecti
             self.start_shaped(None, None, body, done)
 
     front = SlowFront()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(front, http=protocol_for(front), loop="none", lifespan="off", ws="none",
-                                           log_config=None, access_log=False, timeout_graceful_shutdown=5))
-    thread = threading.Thread(target=lambda: uvloop.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    with socket.create_connection(sock.getsockname(), timeout=5) as client:
-        client.sendall(b"POST /endpoints/ep/invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
-                       b"Content-Length: 3\r\n\r\n1,2")
-        assert front.started.wait(5)
-        server.should_exit = True  # while the call is in flight
-        received = b""
-        while True:
-            piece = client.recv(4096)
-            if not piece:
-                break  # closed by the server once it answered
-            received += piece
+    with serving(front, timeout_graceful_shutdown=5) as (server, address):
+        with socket.create_connection(address, timeout=5) as client:
+            client.sendall(b"POST /endpoints/ep/invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                           b"Content-Length: 3\r\n\r\n1,2")
+            assert front.started.wait(5)
+            server.should_exit = True  # while the call is in flight
+            received = b""
+            while True:
+                piece = client.recv(4096)
+                if not piece:
+                    break  # closed by the server once it answered
+                received += piece
     assert received.startswith(b"HTTP/1.1 200 OK\r\n") and received.endswith(b"\r\n\r\nlate:1,2")
     assert b"\r\nconnection: close\r\n" in received
-    thread.join(5)
-    assert not thread.is_alive()
