@@ -134,10 +134,14 @@ def _failure(ctx: RequestContext, exc: BaseException) -> HttpResponse:
 
 def _read_call(path: str, query: bytes, headers: dict[str, str], body: bytes) -> tuple:
     """(operation, checked parameters) of an InvokeEndpoint read from the wire."""
-    request = HttpRequest(method="POST", path=path, headers=headers,
-                          query=urllib.parse.parse_qs(query.decode("latin-1")) if query else {}, body=body)
+    request = _post(path, query, headers, body)
     op, labels = restjson.route(SERVICE, request)
     return op, restjson.parse(op, request, labels)
+
+
+def _post(path: str, query: bytes, headers: dict[str, str], body: bytes) -> HttpRequest:
+    return HttpRequest(method="POST", path=path, headers=headers, body=body,
+                       query=urllib.parse.parse_qs(query.decode("latin-1")) if query else {})
 
 
 class Shape:
@@ -169,8 +173,7 @@ def shape_of(url: bytes, pairs: tuple) -> Shape | None:
     if not is_invoke_endpoint("POST", path, None):
         return None
     shape = Shape(path, query, headers)
-    request = HttpRequest(method="POST", path=path, headers=headers, body=b"",
-                          query=urllib.parse.parse_qs(query.decode("latin-1")) if query else {})
+    request = _post(path, query, headers, b"")
     try:
         shape.op, labels = restjson.route(SERVICE, request)
         shape.params = restjson.parse_without_payload(shape.op, request, labels)

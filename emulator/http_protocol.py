@@ -218,8 +218,7 @@ class HttpProtocol(HttpToolsProtocol):
         scope = identity.credential_scope(authorization.decode("latin-1")) if authorization is not None else _UNSIGNED
         if scope[2] not in (None, "sagemaker"):
             return None
-        keep_alive = self.parser.should_keep_alive() and self.parser.get_http_version() != "1.0"
-        return _Invocation(shape.path, shape.query, None, keep_alive, shape, scope)
+        return _Invocation(shape.path, shape.query, None, self._keep_alive(), shape, scope)
 
     def _read_invocation(self, url: bytes) -> _Invocation | None:
         pairs = self.headers  # names are lower-case already
@@ -235,8 +234,11 @@ class HttpProtocol(HttpToolsProtocol):
         path = path.decode("latin-1")
         if not is_invoke_endpoint("POST", path, headers.get("authorization")):
             return None
-        keep_alive = self.parser.should_keep_alive() and self.parser.get_http_version() != "1.0"
-        return _Invocation(path, query, headers, keep_alive)
+        return _Invocation(path, query, headers, self._keep_alive())
+
+    def _keep_alive(self) -> bool:
+        """HTTP/1.1 keeps the connection unless asked not to; 1.0 closes it after the answer."""
+        return self.parser.should_keep_alive() and self.parser.get_http_version() != "1.0"
 
     def _start(self, cycle: _Invocation) -> None:
         body = cycle.body[0] if len(cycle.body) == 1 else b"".join(cycle.body)

@@ -56,7 +56,7 @@ def _widen(fd: int) -> int:
 class LocalProcess(TrainingProcess):
     def __init__(self, popen: subprocess.Popen):
         self.popen = popen
-        self._pipe_bytes = _widen(popen.stdout.fileno()) if popen.stdout else 0
+        self._pipe_bytes = _widen(popen.stdout.fileno()) if popen.stdout else 0  # what one read takes
         # A thread blocks in waitpid, so an exit is seen at once (Popen.wait(timeout) polls with
         # sleeps of up to 50 ms, which every job and every supervision loop would pay).
         self._exited = threading.Event()
@@ -78,7 +78,7 @@ class LocalProcess(TrainingProcess):
         try:
             fd = self.popen.stdout.fileno()
             while True:
-                chunk = os.read(fd, max(self._pipe_bytes, 64 * 1024))
+                chunk = os.read(fd, self._pipe_bytes)
                 if not chunk:
                     return
                 yield chunk

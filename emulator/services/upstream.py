@@ -22,7 +22,6 @@ import threading
 import urllib.parse
 from typing import Iterator
 
-
 CONNECT_TIMEOUT = 5.0
 MAX_LINE = 64 * 1024
 MAX_HEADERS = 200
