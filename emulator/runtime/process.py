@@ -57,6 +57,7 @@ class LocalProcess(TrainingProcess):
     def __init__(self, popen: subprocess.Popen):
         self.popen = popen
         self._pipe_bytes = _widen(popen.stdout.fileno()) if popen.stdout else 0  # what one read takes
+        self._reading = False  # a reader has started on the output (`_chunks`)
         # A thread blocks in waitpid, so an exit is seen at once (Popen.wait(timeout) polls with
         # sleeps of up to 50 ms, which every job and every supervision loop would pay).
         self._exited = threading.Event()
@@ -74,11 +75,17 @@ class LocalProcess(TrainingProcess):
     def _chunks(self) -> Iterator[bytes]:
         """What the process wrote, read in batches: after a read the reader pauses a moment
         (READ_PAUSE_SECONDS) — unless the read emptied a full pipe, whose writer may be blocked on
-        it (see `_widen`)."""
+        it (see `_widen`).
+
+        Read through the pipe's file object, never its descriptor number: once the pipe is closed
+        the number is free, and the next file opened anywhere in smlocal gets it, so a read by
+        number after a pause would take that file's bytes. The reader closes the pipe at its end;
+        `remove()` leaves it to a reader that has started."""
+        stdout = self.popen.stdout
+        self._reading = True
         try:
-            fd = self.popen.stdout.fileno()
             while True:
-                chunk = os.read(fd, self._pipe_bytes)
+                chunk = stdout.read1(self._pipe_bytes)  # one read of the pipe at most
                 if not chunk:
                     return
                 yield chunk
@@ -86,6 +93,8 @@ class LocalProcess(TrainingProcess):
                     time.sleep(READ_PAUSE_SECONDS)
         except (ValueError, OSError):
             return  # the pipe was closed under us: the process was removed
+        finally:
+            stdout.close()
 
     def wait(self, timeout=None):
         if self._exited.wait(timeout):
@@ -102,7 +111,7 @@ class LocalProcess(TrainingProcess):
         if self.popen.poll() is None:
             self._signal(signal.SIGKILL)
             self.popen.wait()
-        if self.popen.stdout:
+        if self.popen.stdout and not self._reading:  # a reader closes the pipe itself (`_chunks`)
             self.popen.stdout.close()
 
     def _signal(self, sig) -> None:
