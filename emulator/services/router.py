@@ -399,15 +399,13 @@ def _next_hop(route: Route, instance: Instance, hostname: str, reply, headers: t
     if reply.status >= 300:
         raise _model_error(route, instance, reply.status, reply.data.decode("utf-8", "replace"), hostname)
     sent = dict(headers)
-    sent["Content-Type"] = reply.headers.get("Content-Type", sent.get("Content-Type", ""))
+    sent["Content-Type"] = reply.header("content-type") or sent.get("Content-Type", "")
     return reply.data, tuple(sent.items())
 
 
 def _answer(variant: VariantRoute, reply, body) -> dict:
-    headers = reply.headers  # names lower-case (`_Headers`): read as a plain dict, a call cheaper
-    result = {"ContentType": dict.get(headers, "content-type"), "InvokedProductionVariant": variant.name,
-              "Body": body}
-    attributes = dict.get(headers, "x-amzn-sagemaker-custom-attributes")
+    result = {"ContentType": reply.header("content-type"), "InvokedProductionVariant": variant.name, "Body": body}
+    attributes = reply.header("x-amzn-sagemaker-custom-attributes")
     if attributes:
         result["CustomAttributes"] = attributes
     return result

@@ -48,6 +48,10 @@ class Reply:
         self._pool = pool
         self._data: bytes | None = None
 
+    def header(self, name: str) -> str | None:
+        """One header's value (`name` in lower case): the same call as the loop's `AsyncReply`."""
+        return dict.get(self.headers, name)
+
     @property
     def data(self) -> bytes:
         if self._data is None:

@@ -33,12 +33,32 @@ log = logging.getLogger("smlocal.router")
 
 
 class AsyncReply:
-    """A container's whole answer: `status`, `headers` (case-insensitive), `data`."""
+    """A container's whole answer: `status`, `headers` (case-insensitive), `data`. The headers are
+    kept as the parser gave them and read into a dict only when asked for: a call through the
+    router reads one or two of them (`header`), so the others are never decoded."""
 
-    __slots__ = ("status", "headers", "data")
+    __slots__ = ("status", "pairs", "data", "_headers")
 
-    def __init__(self, status: int, headers: _Headers, data: bytes):
-        self.status, self.headers, self.data = status, headers, data
+    def __init__(self, status: int, pairs: list[tuple[bytes, bytes]], data: bytes):
+        self.status, self.pairs, self.data = status, pairs, data
+        self._headers: _Headers | None = None
+
+    @property
+    def headers(self) -> _Headers:
+        if self._headers is None:
+            self._headers = _header_dict(self.pairs)
+        return self._headers
+
+    def header(self, name: str) -> str | None:
+        """One header's value (`name` in lower case), as `headers` would give it."""
+        wanted = name.encode("latin-1")
+        size = len(wanted)
+        found = None
+        for key, value in self.pairs:
+            if len(key) == size and key.lower() == wanted:  # the length first: most names differ in it
+                text = value.decode("latin-1").strip()
+                found = text if found is None else f"{found}, {text}"  # repeated: joined, as in `headers`
+        return found
 
 
 SWEEP = 0.25  # seconds between two looks for answers whose time is up
@@ -162,8 +182,7 @@ class _Connection(asyncio.Protocol):
 
     def _complete_reply(self) -> AsyncReply:
         body = self._body
-        return AsyncReply(self.parser.get_status_code(), _header_dict(self._pairs),
-                          body[0] if len(body) == 1 else b"".join(body))
+        return AsyncReply(self.parser.get_status_code(), self._pairs, body[0] if len(body) == 1 else b"".join(body))
 
     def _ends_with_connection(self) -> bool:
         """The answer has neither a Content-Length nor a chunked body (nor a status without one)."""
