@@ -121,17 +121,21 @@ class HostingService:
             fleet = self.fleets.get(arn)
             if res is None or fleet is None:
                 return
+            dropped: list[Instance] = []
             try:
                 for summary in res.data.get("ProductionVariants", []):
                     variant = fleet.variants[summary["VariantName"]]
                     if "DesiredInstanceCount" in summary and variant.on_demand is None:
-                        self._resize(fleet, variant, summary["DesiredInstanceCount"])
+                        dropped += self._resize(fleet, variant, summary["DesiredInstanceCount"])
                         summary["CurrentInstanceCount"] = len(variant.instances)
                     variant.weight = summary["CurrentWeight"] = summary.get("DesiredWeight", variant.weight)
             except RuntimeUnavailable as exc:
                 self._set(res, IN_SERVICE, FailureReason=str(exc))
                 return
-            self.router.publish(self._route(res, fleet))
+            finally:
+                self.router.publish(self._route(res, fleet))  # no new call goes to a dropped instance
+                if dropped:
+                    self.workers.submit(self._drain_and_stop, dropped)
             self._set(res, IN_SERVICE)
 
     def _tear_down(self, arn: str) -> None:
@@ -218,14 +222,16 @@ class HostingService:
 
         return start
 
-    def _resize(self, fleet: Fleet, variant: VariantRoute, want: int) -> None:
+    def _resize(self, fleet: Fleet, variant: VariantRoute, want: int) -> list[Instance]:
+        """Start or drop instances; returns the dropped ones, for the caller to drain and stop once
+        the route without them is published."""
         have = len(variant.instances)
         if want > have:
             variant.instances = variant.instances + self._launch_many(fleet, variant.name, want - have)
         elif want < have:
-            keep, drop = variant.instances[:want], variant.instances[want:]
-            variant.instances = keep
-            self.workers.submit(self._drain_and_stop, drop)
+            variant.instances, dropped = variant.instances[:want], variant.instances[want:]
+            return dropped
+        return []
 
     def _retire(self, fleet: Fleet) -> None:
         self._stop_fleet(fleet, drain=True)
@@ -241,7 +247,7 @@ class HostingService:
 
     def _drain_and_stop(self, instances: list[Instance]) -> None:
         deadline = time.monotonic() + DRAIN_SECONDS
-        while any(i.inflight for i in instances) and time.monotonic() < deadline:
+        while self.router.busy(instances) and time.monotonic() < deadline:
             time.sleep(0.05)
         self._stop_instances(instances)
 
@@ -288,8 +294,16 @@ class HostingService:
             self._stop_instances([fresh])
         else:
             variant.instances = [fresh if i is dead else i for i in variant.instances]
+            self._republish(arn, fleet)
         self._stop_instances([dead])
         fleet.replacing.discard(dead.id)
+
+    def _republish(self, arn: str, fleet: Fleet) -> None:
+        """A fleet changed in place (an instance replaced): the router's mirrors hear of it."""
+        with self._locks[arn]:
+            res = self.store.get_by_arn(arn)
+            if res is not None and self.fleets.get(arn) is fleet:
+                self.router.publish(self._route(res, fleet))
 
     # -- records ------------------------------------------------------------------------------
 

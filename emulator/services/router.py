@@ -136,12 +136,39 @@ class Router:
         self.metrics = metrics  # callable(route, variant, total_seconds, model_seconds, status) or None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
+        # Other processes serving the same routes (emulator/data_plane.py): each is told of every
+        # change before `publish`/`withdraw` return, and counts its own calls in flight.
+        self.mirrors: list = []
 
     def publish(self, route: Route) -> None:
-        self.routes[(route.account, route.region, route.endpoint)] = route
+        """Route calls by `route` from now on, in this process and in every mirror; publishing the
+        same route again passes on changes made in place (weights, instances)."""
+        key = (route.account, route.region, route.endpoint)
+        self.routes[key] = route
+        for mirror in self.mirrors:
+            mirror.changed(key, route)
 
     def withdraw(self, account: str, region: str, endpoint: str) -> Route | None:
-        return self.routes.pop((account, region, endpoint), None)
+        route = self.routes.pop((account, region, endpoint), None)
+        for mirror in self.mirrors:
+            mirror.changed((account, region, endpoint), None)
+        return route
+
+    def busy(self, instances: list[Instance]) -> bool:
+        """Whether any of these instances has a call in flight here or in a mirror."""
+        if any(i.inflight for i in instances):
+            return True
+        ids = [i.id for i in instances]
+        return any(mirror.inflight(ids) for mirror in self.mirrors)
+
+    def instance(self, instance_id: str) -> Instance | None:
+        """The routed instance with this id, if any."""
+        for route in list(self.routes.values()):
+            for variant in route.variants.values():
+                for instance in variant.instances:
+                    if instance.id == instance_id:
+                        return instance
+        return None
 
     def find(self, account: str, region: str, endpoint: str) -> Route:
         route = self.routes.get((account, region, endpoint))
