@@ -85,6 +85,7 @@ class App:
         )
         self.s3.restore()
         self._recovered = False
+        self.data_plane = None  # the server's data-plane workers, once it has any (emulator/data_plane.py)
 
     def set_base_url(self, url: str) -> None:
         """Once the port is bound: where smlocal's own services and the runtime reach it."""
@@ -106,6 +107,7 @@ class App:
             "runtime": self.runtime.name,
             "ephemeral": self.config.ephemeral,
             "data_dir": None if self.config.ephemeral else str(self.config.data_dir),
+            "data_plane_workers": self.data_plane.status() if self.data_plane is not None else [],
         }
 
     def close(self) -> None:
@@ -126,7 +128,7 @@ def create_app(config: Config) -> App:
 
 def serve(config: Config, ready=None) -> None:
     app = create_app(config)
-    server, url = make_server(app, config.host, config.port, config.threads)
+    server, url = make_server(app, config.host, config.port, config.threads, config.workers())
     print(f"smlocal {__version__} listening on {url} (runtime: {app.runtime.name}, "
           f"{'ephemeral' if config.ephemeral else 'data in ' + str(config.data_dir)})", flush=True)
     print(f"  export AWS_ENDPOINT_URL={url}", flush=True)

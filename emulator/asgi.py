@@ -61,7 +61,7 @@ class Front:
         self.runtime = runtime_provider
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and _is_invoke_endpoint(scope):
+        if scope["type"] == "http" and is_invocation_scope(scope):
             await self.invoke(scope, receive, send)
         else:
             await self.wsgi(scope, receive, send)
@@ -192,7 +192,7 @@ def is_invoke_endpoint(method: str, path: str, authorization: str | None) -> boo
     return authorization is None or signed_for_sagemaker(authorization)
 
 
-def _is_invoke_endpoint(scope) -> bool:
+def is_invocation_scope(scope) -> bool:
     authorization = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"),
                          None)
     return is_invoke_endpoint(scope["method"], scope["path"], authorization)
@@ -215,7 +215,7 @@ async def _body(receive, headers: dict[str, str]) -> bytes:
     except ValueError:
         raise errors.serialization("Content-Length is not a number.") from None
     if declared > MAX_BODY:
-        raise _too_large(f"of {declared} bytes ")
+        raise too_large(f"of {declared} bytes ")
     pieces, size = [], 0
     while True:
         message = await receive()
@@ -224,13 +224,13 @@ async def _body(receive, headers: dict[str, str]) -> bytes:
         piece = message.get("body", b"")
         size += len(piece)
         if size > MAX_BODY:  # a chunked body declares no length
-            raise _too_large("")
+            raise too_large("")
         pieces.append(piece)
         if not message.get("more_body"):
             return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
-def _too_large(size: str) -> errors.ServiceError:
+def too_large(size: str) -> errors.ServiceError:
     return errors.ServiceError("ValidationError", f"Request body {size}exceeds the limit of {MAX_BODY} bytes "
                                "(a real-time endpoint takes at most 6 MB).")
 

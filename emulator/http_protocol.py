@@ -73,10 +73,20 @@ class _Invocation:
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """Set `front` (an `asgi.Front`) on a subclass before uvicorn creates connections."""
+    """Set `front` (an `asgi.Front`) on a subclass before uvicorn creates connections, and
+    `data_plane` (emulator/data_plane.py) where workers may take InvokeEndpoint's connections."""
 
     front = None
+    data_plane = None
+    first_read = True  # until the connection's first bytes have come
     _defaults, _defaults_lines = None, b""  # uvicorn's default headers, and as lines (`_default_lines`)
+
+    def data_received(self, data: bytes) -> None:
+        if self.first_read:
+            self.first_read = False
+            if self.data_plane is not None and self.data_plane.hand_off(self.transport, data):
+                return  # a data-plane worker serves this connection now
+        super().data_received(data)
 
     def on_message_begin(self) -> None:
         """uvicorn's start of a request but its ASGI scope, which only a request that uvicorn's
@@ -321,7 +331,8 @@ def _header_lines(headers) -> bytes:
 _UNSIGNED = (None, None, None)  # the credential scope of an unsigned call
 
 
-def protocol_for(front) -> type[HttpProtocol]:
-    """The protocol class uvicorn instantiates per connection, bound to this server's front."""
-    return type("SmlocalHttpProtocol", (HttpProtocol,), {"front": front})
+def protocol_for(front, data_plane=None) -> type[HttpProtocol]:
+    """The protocol class uvicorn instantiates per connection, bound to this server's front (and
+    its data-plane workers, if any)."""
+    return type("SmlocalHttpProtocol", (HttpProtocol,), {"front": front, "data_plane": data_plane})
 

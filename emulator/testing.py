@@ -31,7 +31,7 @@ class LocalServer:
 
     def start(self) -> "LocalServer":
         self.app = create_app(self.config)
-        self.server, self.url = make_server(self.app, self.config.host, 0, self.config.threads)
+        self.server, self.url = make_server(self.app, self.config.host, 0, self.config.threads, self.config.workers())
         self._thread = threading.Thread(target=self._run, name="smlocal-server", daemon=True)
         self._thread.start()
         return self

@@ -68,13 +68,29 @@ class Hosting:
         return {v: list(r.instances) for v, r in route.variants.items()}
 
 
-@pytest.fixture(scope="module")
-def hosting(runtime_name, tmp_path_factory):
+@pytest.fixture(scope="module", params=["main-process", "data-plane-worker"])
+def hosting(request, runtime_name, tmp_path_factory):
+    """Every test twice: calls answered by the main process alone, and every InvokeEndpoint
+    connection handed to a data-plane worker (emulator/data_plane.py), which must route, fail,
+    drain and count exactly as the main process does."""
     data_dir = tmp_path_factory.mktemp(f"hosting-{runtime_name}")
+    workers = 1 if request.param == "data-plane-worker" else 0
     server = LocalServer(data_dir=data_dir, runtime=runtime_name, process_images={BYO_IMAGE: str(BYO_BIN)},
-                         stop_grace_seconds=2, startup_timeout=60)
+                         stop_grace_seconds=2, startup_timeout=60, data_plane_workers=workers)
     with server:
+        if workers:
+            server.app.data_plane.main_takes_turns = False
+            _wait_for_workers(server)
         yield Hosting(server, runtime_name)
+    if workers:  # the calls really were the worker's
+        assert server.app.data_plane.workers[0].invocations > 0
+
+
+def _wait_for_workers(server: LocalServer) -> None:
+    deadline = time.monotonic() + 30
+    while not all(w.ready for w in server.app.data_plane.workers):
+        assert time.monotonic() < deadline, "the data-plane worker never said it was ready"
+        time.sleep(0.05)
 
 
 def test_serves_with_weights_and_target_variant(hosting):

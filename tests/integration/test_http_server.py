@@ -13,7 +13,41 @@ import socket
 import time
 import urllib.parse
 
+import boto3
+import pytest
+
+from emulator.testing import LocalServer
+from tests.conftest import NO_RETRY
 from tests.integration.helpers import make_config, make_endpoint, make_model, unique
+
+
+@pytest.fixture(scope="module", params=["main-process", "data-plane-worker"])
+def endpoint_url(request, tmp_path_factory):
+    """Every test twice: on the main process, and with every connection that opens with an
+    InvokeEndpoint handed to a data-plane worker (emulator/data_plane.py), which serves what it
+    routes and passes everything else on that connection to the main process unchanged."""
+    workers = 1 if request.param == "data-plane-worker" else 0
+    with LocalServer(data_dir=tmp_path_factory.mktemp("port"), runtime="fake", data_plane_workers=workers) as server:
+        if workers:
+            server.app.data_plane.main_takes_turns = False
+            deadline = time.monotonic() + 30
+            while not server.app.data_plane.workers[0].ready:
+                assert time.monotonic() < deadline, "the data-plane worker never said it was ready"
+                time.sleep(0.05)
+        yield server.url
+        if workers:  # the connections really were the worker's
+            assert server.app.data_plane.workers[0].connections > 0
+
+
+@pytest.fixture(scope="module")
+def sm(endpoint_url):
+    return boto3.session.Session(region_name="us-east-1").client("sagemaker", endpoint_url=endpoint_url,
+                                                                 config=NO_RETRY)
+
+
+@pytest.fixture(scope="module")
+def s3(endpoint_url):
+    return boto3.session.Session(region_name="us-east-1").client("s3", endpoint_url=endpoint_url, config=NO_RETRY)
 
 
 def connect(endpoint_url: str) -> http.client.HTTPConnection:
@@ -246,36 +280,3 @@ def test_the_signature_is_read_on_every_call(sm, endpoint_url):
     status, headers, _ = call(connection, "POST", path, b"1", {"Content-Type": "text/csv",
                                                                "Authorization": signed_by("us-east-1", "s3")})
     assert "x-amzn-invoked-production-variant" not in headers  # signed for S3: not SageMaker Runtime's
-
-
-def test_signed_calls_share_a_shape_and_shapes_stay_bounded(sm, smr, endpoint_url):
-    from emulator.asgi import SHAPES, shape_of
-
-    name = make_endpoint(sm, make_config(sm, make_model(sm)))
-    smr.invoke_endpoint(EndpointName=name, Body=b"1", ContentType="text/csv")
-    before = shape_of.cache_info()
-    for n in range(10):  # a new signature, date and SDK invocation id on every call
-        answer = smr.invoke_endpoint(EndpointName=name, Body=b"%d" % n, ContentType="text/csv")
-        assert answer["Body"].read() == b"%d" % n
-    after = shape_of.cache_info()
-    assert (after.hits - before.hits, after.misses - before.misses) == (10, 0)
-    connection = connect(endpoint_url)
-    for n in range(SHAPES + 10):  # an inference id per call: a shape per call
-        status, _, _ = call(connection, "POST", f"/endpoints/{name}/invocations", b"1", {
-            "Content-Type": "text/csv", "X-Amzn-SageMaker-Inference-Id": str(n)})
-        assert status == 200
-    assert shape_of.cache_info().currsize <= SHAPES == shape_of.cache_info().maxsize
-
-
-def test_a_large_shape_is_answered_but_not_remembered(sm, endpoint_url):
-    """Request headers have no size limit: a shape above SHAPE_BYTES is read afresh every call."""
-    from emulator.asgi import SHAPE_BYTES, shape_of
-
-    name = make_endpoint(sm, make_config(sm, make_model(sm)))
-    connection = connect(endpoint_url)
-    shape_of.cache_clear()  # a memo: forgetting it costs the other tests nothing
-    for _ in range(2):
-        status, headers, body = call(connection, "POST", f"/endpoints/{name}/invocations", b"1,2", {
-            "Content-Type": "text/csv", "X-Padding": "p" * SHAPE_BYTES})
-        assert (status, body, headers["x-amzn-invoked-production-variant"]) == (200, b"1,2", "AllTraffic")
-    assert shape_of.cache_info().currsize == 0
