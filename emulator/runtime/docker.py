@@ -45,8 +45,12 @@ class Container(TrainingProcess):
         """stdout and stderr as Docker streams them (frames: an 8-byte header, then the bytes), read in
         batches. docker-py's own log stream makes two reads per frame and wakes its reader for every
         line; a server that logs every request then costs smlocal more CPU than the request itself.
-        Here a reader that had to wait for output pauses a moment (READ_PAUSE_SECONDS) before the
-        next wait, and drains what gathered meanwhile without waiting."""
+        Here a reader that has been awake for more than a millisecond (it waited for output, or read
+        a line at a time as a busy server wrote them) pauses a moment (READ_PAUSE_SECONDS), then
+        drains what gathered meanwhile without waiting. The engine sends each write of the
+        container as a chunk of its own, and a read returns one chunk: so it is the time awake, not
+        one read's wait, that tells a reader keeping up with a stream of lines from one draining a
+        backlog."""
         api = self.client.api
         try:
             response = api.get(f"{api.base_url}/v{api.api_version}/containers/{self.id}/logs",
@@ -56,16 +60,17 @@ class Container(TrainingProcess):
             return
         pending = b""
         try:
+            awake_since = time.monotonic()
             while True:
-                started = time.monotonic()
                 block = response.raw.read1(256 * 1024)
                 if not block:
                     break
                 payload, pending = _frames(pending + block)
                 if payload:
                     yield payload
-                if time.monotonic() - started > 0.001:  # it waited for output
+                if time.monotonic() - awake_since > 0.001:
                     time.sleep(READ_PAUSE_SECONDS)
+                    awake_since = time.monotonic()
         except Exception:  # the connection dropped (the engine stopped, the container was removed)
             pass
         finally:
