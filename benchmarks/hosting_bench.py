@@ -37,8 +37,9 @@ What it does (see benchmarks/README.md for the latest figures):
 
 ``--profile`` runs the smlocal-raw load once more on the process runtime with cProfile (thread CPU
 time) on smlocal's event loop, where InvokeEndpoint runs, and prints where smlocal's CPU goes.
-The tables also give CPU per request — the clients', smlocal's (this process, all threads) and the
-container's (from /proc) — which is what bounds throughput on a small machine.
+The tables also give CPU per request — the clients', smlocal's (this process, all threads, and its
+data-plane worker processes) and the container's (from /proc) — which is what bounds throughput on
+a small machine.
 """
 
 from __future__ import annotations
@@ -228,9 +229,10 @@ def process_cpu(pid: int | None) -> float:
 
 
 def run_load(pool, clients: int, modes: dict[str, tuple], seconds: float, rounds: int,
-             container_pid: int | None = None) -> dict[str, Load]:
+             container_pid: int | None = None, worker_pids: tuple = ()) -> dict[str, Load]:
     """modes: label → (mode, target). Rounds rotate the order of the modes. CPU is sampled around
-    the timed part only: smlocal's is this process's (the clients are other processes)."""
+    the timed part only: smlocal's is this process's (the clients are other processes) and its
+    data-plane workers'."""
     results = {label: Load(label) for label in modes}
     labels = list(modes)
     for r in range(rounds):
@@ -241,12 +243,13 @@ def run_load(pool, clients: int, modes: dict[str, tuple], seconds: float, rounds
             pending = pool.starmap_async(client_run, [(mode, target, start_at, seconds)] * clients, chunksize=1)
             while time.time() < start_at:
                 time.sleep(0.005)
-            own, container, machine = time.process_time(), process_cpu(container_pid), machine_ticks()
+            own = time.process_time() + sum(map(process_cpu, worker_pids))
+            container, machine = process_cpu(container_pid), machine_ticks()
             outs = pending.get()
             load = results[label]
             after = machine_ticks()
             load.idle = [load.idle[0] + after[0] - machine[0], load.idle[1] + after[1] - machine[1]]
-            load.cpu["smlocal"] += time.process_time() - own
+            load.cpu["smlocal"] += time.process_time() + sum(map(process_cpu, worker_pids)) - own
             load.cpu["container"] += process_cpu(container_pid) - container
             for latencies, first, last, cpu in outs:
                 load.latencies.extend(latencies)
@@ -324,6 +327,11 @@ class SmlocalHosting:
     def container_url(self) -> str:
         route = next(r for r in self.server.app.router.routes.values() if r.endpoint == self.endpoint)
         return route.variants["AllTraffic"].instances[0].servers[0].url
+
+    def worker_pids(self) -> tuple:
+        """smlocal's data-plane worker processes (emulator/data_plane.py)."""
+        data_plane = self.server.app.data_plane
+        return tuple(w["pid"] for w in data_plane.status()) if data_plane is not None else ()
 
     def container_pid(self) -> int | None:
         """The serving process's PID (on Docker: the container's main process, seen from here)."""
@@ -532,10 +540,10 @@ def main() -> None:
             try:
                 hosting.create_endpoints(args.endpoints)
                 in_service[label] = hosting.in_service
-                pid = hosting.container_pid()
-                many[label] = run_load(pool, args.clients, hosting.modes(), args.seconds, args.rounds, pid)
+                pid, workers = hosting.container_pid(), hosting.worker_pids()
+                many[label] = run_load(pool, args.clients, hosting.modes(), args.seconds, args.rounds, pid, workers)
                 if not args.skip_single:
-                    single[label] = run_load(pool, 1, hosting.modes(), args.seconds, args.rounds, pid)
+                    single[label] = run_load(pool, 1, hosting.modes(), args.seconds, args.rounds, pid, workers)
             finally:
                 hosting.stop()
             print(f"  {label}: done, load average {load_average()}", flush=True)
