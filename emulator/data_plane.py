@@ -188,14 +188,14 @@ class DataPlane:
         line_end = data.find(b"\r\n")
         if line_end < 0 or b"/invocations " not in data[:line_end]:
             return False
+        sockname = transport.get_extra_info("sockname")
+        if not sockname or sockname[1] != self.public_port:  # a worker's own forwards stay here
+            return False
         turn = next(self._turns) % (len(self.workers) + self.main_takes_turns) - self.main_takes_turns
         if turn < 0:  # the main process's turn
             return False
         worker = self.workers[turn]
         if not worker.ready:
-            return False
-        sockname = transport.get_extra_info("sockname")
-        if not sockname or sockname[1] != self.public_port:  # a worker's own forwards stay here
             return False
         sock = transport.get_extra_info("socket")
         try:
