@@ -18,7 +18,8 @@ How, in the main process (this module):
   they could not reach (for the health monitor), and questions about accounts (moto's IAM state).
 * A worker that does not serve a request itself — another operation on a handed-over connection,
   an endpoint it has not heard of, a serverless variant — forwards it to the main process over a
-  private port on 127.0.0.1 (`internal_socket`), which never hands connections over.
+  private port on 127.0.0.1 (opened by `make_server`, emulator/http_server.py), which never hands
+  connections over.
 
 The worker's side is emulator/data_plane_worker.py; the message framing is one JSON object per line
 on a socket pair per worker.
