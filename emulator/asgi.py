@@ -74,9 +74,9 @@ class Front:
         try:
             body = await _body(receive, headers)
         except errors.ServiceError as err:
-            await _send(send, restjson.serialize_error(err, request_context(SERVICE, headers).request_id))
+            await send_response(send, restjson.serialize_error(err, request_context(SERVICE, headers).request_id))
             return
-        await _send(send, await self.answer(scope["path"], scope["query_string"], headers, body))
+        await send_response(send, await self.answer(scope["path"], scope["query_string"], headers, body))
 
     def start_shaped(self, shape: Shape, scope: tuple, body: bytes, done: Callable[[HttpResponse], None]) -> None:
         """`start` for a call whose shape was read and checked before (`shape_of`), signed by the
@@ -235,7 +235,8 @@ def too_large(size: str) -> errors.ServiceError:
                                "(a real-time endpoint takes at most 6 MB).")
 
 
-async def _send(send, response: HttpResponse) -> None:
+async def send_response(send, response: HttpResponse) -> None:
+    """An HttpResponse as ASGI messages (its Content-Length included)."""
     body = bytes(response.body)
     headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
     headers.append((b"content-length", str(len(body)).encode()))

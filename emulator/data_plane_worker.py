@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import urllib3
 import uvloop
 
-from emulator.asgi import Front, is_invocation_scope, too_large
+from emulator.asgi import Front, is_invocation_scope, send_response, too_large
 from emulator.aws import identity
 from emulator.gateway import MAX_BODY, new_request_id
 from emulator.http_protocol import HttpProtocol
@@ -130,10 +130,7 @@ class _WorkerFront(Front):
     async def __call__(self, scope, receive, send) -> None:
         declared = _declared_length(scope) if scope["type"] == "http" and is_invocation_scope(scope) else 0
         if declared > MAX_BODY:  # refused here, before a byte of the body is read, as the main process does
-            error = restjson.serialize_error(too_large(f"of {declared} bytes "), new_request_id())
-            await send({"type": "http.response.start", "status": error.status, "headers": [
-                (n.encode("latin-1"), v.encode("latin-1")) for n, v in error.headers]})
-            await send({"type": "http.response.body", "body": bytes(error.body)})
+            await send_response(send, restjson.serialize_error(too_large(f"of {declared} bytes "), new_request_id()))
         else:
             await self.forward(scope, receive, send)
 

@@ -23,22 +23,18 @@ def credential_scope(authorization: str) -> tuple[str | None, str | None, str | 
 
 
 def account_for(access_key: str | None, headers: dict[str, str]) -> str:
-    fixed = _environment()[0]
-    if fixed:
-        return fixed
-    if headers.get("x-moto-account-id"):
-        return headers["x-moto-account-id"]
-    key = access_key or "AKIAEXAMPLE"
-    account = _accounts.get(key)
+    account = known_account(access_key, headers)
     if account is None:
         # remembered until IAM or STS is called again (which may issue keys), see `forget_accounts`
+        key = access_key or "AKIAEXAMPLE"
         account = _accounts[key] = _lookup(key)
     return account
 
 
 def known_account(access_key: str | None, headers: dict[str, str]) -> str | None:
-    """`account_for` when it needs no lookup (a data-plane worker asks the main process for the
-    rest, see emulator/data_plane_worker.py); None otherwise."""
+    """`account_for` when it needs no lookup: a fixed account, the caller's x-moto-account-id, or
+    one looked up before; None otherwise (a data-plane worker asks the main process for it, see
+    emulator/data_plane_worker.py)."""
     fixed = _environment()[0]
     if fixed:
         return fixed

@@ -122,6 +122,7 @@ class HostingService:
             if res is None or fleet is None:
                 return
             dropped: list[Instance] = []
+            failure = {}
             try:
                 for summary in res.data.get("ProductionVariants", []):
                     variant = fleet.variants[summary["VariantName"]]
@@ -130,13 +131,11 @@ class HostingService:
                         summary["CurrentInstanceCount"] = len(variant.instances)
                     variant.weight = summary["CurrentWeight"] = summary.get("DesiredWeight", variant.weight)
             except RuntimeUnavailable as exc:
-                self._set(res, IN_SERVICE, FailureReason=str(exc))
-                return
-            finally:
-                self.router.publish(self._route(res, fleet))  # no new call goes to a dropped instance
-                if dropped:
-                    self.workers.submit(self._drain_and_stop, dropped)
-            self._set(res, IN_SERVICE)
+                failure = {"FailureReason": str(exc)}
+            self.router.publish(self._route(res, fleet))  # no new call goes to a dropped instance
+            if dropped:
+                self.workers.submit(self._drain_and_stop, dropped)
+            self._set(res, IN_SERVICE, **failure)
 
     def _tear_down(self, arn: str) -> None:
         with self._locks[arn]:

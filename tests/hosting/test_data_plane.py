@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from emulator.testing import LocalServer
 from tests.conftest import NO_RETRY
-from tests.hosting.test_runtimes import Hosting, _wait_for_workers
+from tests.hosting.test_runtimes import Hosting
 from tests.training.conftest import BYO_BIN, BYO_IMAGE
 
 
@@ -26,8 +26,7 @@ def workers(tmp_path_factory):
     server = LocalServer(data_dir=tmp_path_factory.mktemp("data-plane"), runtime="process",
                          process_images={BYO_IMAGE: str(BYO_BIN)}, stop_grace_seconds=2, data_plane_workers=1)
     with server:
-        server.app.data_plane.main_takes_turns = False
-        _wait_for_workers(server)
+        server.wait_for_workers(every_invocation=True)
         hosting = Hosting(server, "process")
         hosting.name = hosting.endpoint(hosting.config([("AllTraffic", hosting.model(), 1, 1.0)]))
         yield hosting
@@ -112,7 +111,7 @@ def test_a_killed_worker_is_replaced_while_the_main_process_serves(workers):
 
 def test_no_worker_outlives_the_server(tmp_path):
     with LocalServer(data_dir=tmp_path, runtime="fake", data_plane_workers=2) as server:
-        _wait_for_workers(server)
+        server.wait_for_workers()
         pids = [w.popen.pid for w in server.app.data_plane.workers]
     for pid in pids:
         with pytest.raises(ProcessLookupError):

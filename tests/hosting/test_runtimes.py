@@ -79,18 +79,10 @@ def hosting(request, runtime_name, tmp_path_factory):
                          stop_grace_seconds=2, startup_timeout=60, data_plane_workers=workers)
     with server:
         if workers:
-            server.app.data_plane.main_takes_turns = False
-            _wait_for_workers(server)
+            server.wait_for_workers(every_invocation=True)
         yield Hosting(server, runtime_name)
     if workers:  # the calls really were the worker's
         assert server.app.data_plane.workers[0].invocations > 0
-
-
-def _wait_for_workers(server: LocalServer) -> None:
-    deadline = time.monotonic() + 30
-    while not all(w.ready for w in server.app.data_plane.workers):
-        assert time.monotonic() < deadline, "the data-plane worker never said it was ready"
-        time.sleep(0.05)
 
 
 def test_serves_with_weights_and_target_variant(hosting):

@@ -29,11 +29,7 @@ def endpoint_url(request, tmp_path_factory):
     workers = 1 if request.param == "data-plane-worker" else 0
     with LocalServer(data_dir=tmp_path_factory.mktemp("port"), runtime="fake", data_plane_workers=workers) as server:
         if workers:
-            server.app.data_plane.main_takes_turns = False
-            deadline = time.monotonic() + 30
-            while not server.app.data_plane.workers[0].ready:
-                assert time.monotonic() < deadline, "the data-plane worker never said it was ready"
-                time.sleep(0.05)
+            server.wait_for_workers(every_invocation=True)
         yield server.url
         if workers:  # the connections really were the worker's
             assert server.app.data_plane.workers[0].connections > 0
