@@ -28,10 +28,10 @@ from emulator.providers.tags import TagsProvider
 from emulator.providers.training_jobs import TrainingJobsProvider
 from emulator.runtime.select import create_runtime
 from emulator.services.hosting import HostingService
-from emulator.services.metrics import InvocationMetrics
-from emulator.services.router import Router
+from emulator.services.hosting.metrics import InvocationMetrics
+from emulator.services.hosting.router import Router
 from emulator.services.training import TrainingService
-from emulator.services.workers import Workers
+from emulator.services.background import BackgroundTasks
 from emulator.store import Store
 
 log = logging.getLogger("smlocal")
@@ -53,7 +53,7 @@ class App:
         self.store = Store(data_dir / "smlocal.db" if data_dir else None)
         self.s3 = S3Persistence(data_dir / "s3" if data_dir else None)
         self.runtime = create_runtime(config)
-        self.workers = Workers()
+        self.background = BackgroundTasks()
         self.clients = AwsClients()
         self.metrics = InvocationMetrics(self.clients)
         self.router = Router(metrics=self.metrics.record)
@@ -61,11 +61,11 @@ class App:
         work_dir = Path(self._scratch.name) if self._scratch else data_dir / "work"
         self.services = Services(
             training=TrainingService(
-                self.store, self.runtime, self.workers, clients=self.clients, work_dir=work_dir,
+                self.store, self.runtime, self.background, clients=self.clients, work_dir=work_dir,
                 max_concurrent=config.max_concurrent_jobs, stop_grace_seconds=config.stop_grace_seconds,
                 execute=self.runtime.name != "fake"),
             hosting=HostingService(
-                self.store, self.runtime, self.workers, self.router, clients=self.clients, work_dir=work_dir,
+                self.store, self.runtime, self.background, self.router, clients=self.clients, work_dir=work_dir,
                 startup_timeout=config.startup_timeout, stop_grace_seconds=config.stop_grace_seconds),
         )
         configs = EndpointConfigsProvider(self.store, self.services)
@@ -76,7 +76,7 @@ class App:
             TrainingJobsProvider(self.store, self.services),
             TagsProvider(self.store, self.services),
         ]
-        self.runtime_provider = RuntimeProvider(self.router, self.clients, self.workers)
+        self.runtime_provider = RuntimeProvider(self.router, self.clients, self.background)
         self.gateway = Gateway(
             handlers={"sagemaker": handler_table("sagemaker", providers),
                       "sagemaker-runtime": handler_table("sagemaker-runtime", [self.runtime_provider])},
@@ -114,7 +114,7 @@ class App:
         self.metrics.close()
         self.services.hosting.close()
         self.services.training.close()
-        self.workers.close()
+        self.background.close()
         self.runtime.close()
         self.store.close()
         self.s3.close()

@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 
 from emulator.aws import identity
-from emulator.services.route_mirror import route_state
+from emulator.services.hosting.route_mirror import route_state
 
 log = logging.getLogger("smlocal.data_plane")
 

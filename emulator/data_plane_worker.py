@@ -31,8 +31,8 @@ from emulator.http_protocol import HttpProtocol
 from emulator.http_server import uvicorn_server
 from emulator.protocol import restjson
 from emulator.providers.runtime import RuntimeProvider
-from emulator.services.route_mirror import MirroredRoutes
-from emulator.services.router import Router
+from emulator.services.hosting.route_mirror import MirroredRoutes
+from emulator.services.hosting.router import Router
 
 log = logging.getLogger("smlocal.data_plane")
 

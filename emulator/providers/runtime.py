@@ -10,17 +10,17 @@ import uuid
 from emulator import errors
 from emulator.protocol import eventstream
 from emulator.protocol.http import HttpResponse
-from emulator.services.training_data import split_s3_uri
+from emulator.services.training.channels import split_s3_uri
 
 log = logging.getLogger("smlocal.runtime")
 MAX_BODY = 6 * 1024 * 1024  # 6 MB, as real-time endpoints accept
 
 
 class RuntimeProvider:
-    def __init__(self, router, clients=None, workers=None):
+    def __init__(self, router, clients=None, background=None):
         self.router = router
         self.clients = clients
-        self.workers = workers
+        self.background = background
 
     def invoke_endpoint(self, ctx, params):
         _check_size(params.get("Body", b""))
@@ -57,7 +57,7 @@ class RuntimeProvider:
                   "OutputLocation": f"{output['S3OutputPath'].rstrip('/')}/{inference_id}.out"}
         if output.get("S3FailurePath"):
             result["FailureLocation"] = f"{output['S3FailurePath'].rstrip('/')}/{inference_id}-error.out"
-        self.workers.submit(self._run_async, ctx.account, ctx.region, dict(params), result)
+        self.background.submit(self._run_async, ctx.account, ctx.region, dict(params), result)
         return result
 
     def _run_async(self, account, region, params, result) -> None:

@@ -11,7 +11,7 @@ import re
 
 from emulator import errors
 from emulator.providers.base import Provider, check_instances, copy_members
-from emulator.services.training_metrics import builtin_metric_definitions
+from emulator.services.training.metrics import builtin_metric_definitions
 
 STORED = ("TrainingJobName", "HyperParameters", "AlgorithmSpecification", "RoleArn", "InputDataConfig",
           "OutputDataConfig", "ResourceConfig", "VpcConfig", "StoppingCondition",

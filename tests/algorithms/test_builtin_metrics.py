@@ -107,7 +107,7 @@ def test_callers_own_definitions_win(stack):
 
 
 def test_user_images_get_no_definitions():
-    from emulator.services.training_metrics import builtin_metric_definitions
+    from emulator.services.training.metrics import builtin_metric_definitions
 
     assert builtin_metric_definitions("123456789012.dkr.ecr.us-east-1.amazonaws.com/my-image:latest") == []
     for repository in ("kmeans", "linear-learner", "pca", "knn", "factorization-machines", "randomcutforest",

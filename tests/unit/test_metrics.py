@@ -5,7 +5,7 @@ returns, even when the publisher thread took part of the samples a moment earlie
 import threading
 from types import SimpleNamespace
 
-from emulator.services.metrics import InvocationMetrics
+from emulator.services.hosting.metrics import InvocationMetrics
 
 
 class _SlowCloudWatch:

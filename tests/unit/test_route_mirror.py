@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from emulator.services.route_mirror import MirroredRoutes, route_state
-from emulator.services.router import Instance, Route, Router, VariantRoute
+from emulator.services.hosting.route_mirror import MirroredRoutes, route_state
+from emulator.services.hosting.router import Instance, Route, Router, VariantRoute
 
 KEY = ("123456789012", "us-east-1", "ep")
 

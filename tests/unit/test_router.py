@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from emulator import errors
-from emulator.services.router import Instance, Route, Router, VariantRoute
+from emulator.services.hosting.router import Instance, Route, Router, VariantRoute
 from tests.unit.test_upstream import Scripted, ok
 
 

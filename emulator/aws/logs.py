@@ -1,15 +1,13 @@
-"""Training output as AWS shows it: CloudWatch Logs streams per host, and metrics from regexes.
+"""CloudWatch Logs streams as SageMaker writes them: training hosts and serving instances.
 
-Lines go to group /aws/sagemaker/TrainingJobs, stream `<job>/algo-<n>-<epoch seconds>`, in
+Training lines go to group /aws/sagemaker/TrainingJobs, stream `<job>/algo-<n>-<epoch seconds>`, in
 batches (so a chatty job costs few calls) flushed at least twice a second, so `fit(logs=True)`
 tails them live. Streams write through a log writer (AwsClients.log_writer: create if missing, put
 events), never a boto3 client, so how the lines reach CloudWatch Logs is decided in one place.
-MetricDefinitions run on each line with TAB shown as `#011`, as CloudWatch shows it.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 
@@ -66,44 +64,3 @@ class Flusher(threading.Thread):
     def stop(self) -> None:
         self.done.set()
         self.join(timeout=10)
-
-
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)", re.IGNORECASE)
-
-
-def _leading_number(text: str) -> float:
-    """The number a capture starts with: built-in images' regexes end in (\\S+), which after TAB
-    → #011 also swallows the next metric (`0.95#011validation-error:0.1`)."""
-    match = _NUMBER.match(text or "")
-    if match is None:
-        raise ValueError(text)
-    return float(match.group(0))
-
-
-class MetricParser:
-    """Keeps the last value each MetricDefinition's regex captured (group 1)."""
-
-    def __init__(self, definitions: list[dict]):
-        self.rules = [(d["Name"], re.compile(d["Regex"])) for d in definitions]
-        self.latest: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def feed(self, line: str, at: float) -> None:
-        if not self.rules:
-            return
-        shown = line.replace("\t", "#011")
-        for name, pattern in self.rules:
-            match = pattern.search(shown)
-            if match is None:
-                continue
-            try:
-                value = _leading_number(match.group(1))
-            except (IndexError, TypeError, ValueError):
-                continue
-            with self._lock:
-                self.latest[name] = (value, at)
-
-    def final(self) -> list[dict]:
-        with self._lock:
-            return [{"MetricName": name, "Value": value, "Timestamp": at}
-                    for name, (value, at) in sorted(self.latest.items())]

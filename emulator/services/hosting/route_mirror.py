@@ -10,7 +10,7 @@ reported to the main process, whose health monitor replaces it.
 
 from __future__ import annotations
 
-from emulator.services.router import Instance, Route, Router, VariantRoute
+from emulator.services.hosting.router import Instance, Route, Router, VariantRoute
 
 
 def route_state(route: Route) -> dict:

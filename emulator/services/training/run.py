@@ -18,9 +18,10 @@ from pathlib import Path
 from emulator.runtime import contract
 from emulator.runtime.base import RuntimeUnavailable, TrainingHostSpec
 from emulator.runtime.contract import OptMl, write_json
-from emulator.services import training_data as data_io
-from emulator.services.artifacts import CheckpointSync, upload_outputs
-from emulator.services.training_logs import GROUP, Flusher, LogStream, MetricParser
+from emulator.services.training import channels as data_io
+from emulator.services.training.artifacts import CheckpointSync, upload_outputs
+from emulator.aws.logs import GROUP, Flusher, LogStream
+from emulator.services.training.metrics import MetricParser
 
 log = logging.getLogger("smlocal.training")
 CHECKPOINT_SYNC_SECONDS = 5.0

@@ -16,6 +16,9 @@ A list never exceeds the API's 40 definitions. A caller's own MetricDefinitions 
 
 from __future__ import annotations
 
+import re
+import threading
+
 from emulator.runtime.images import resolve
 
 _FLOAT = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
@@ -106,3 +109,45 @@ def builtin_metric_definitions(image: str) -> list[dict]:
     target = resolve(image or "")
     make = DEFINITIONS.get(target.algorithm or "")
     return make() if make else []
+
+
+# MetricDefinitions run on each log line with TAB shown as `#011`, as CloudWatch shows it.
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)", re.IGNORECASE)
+
+
+def _leading_number(text: str) -> float:
+    """The number a capture starts with: built-in images' regexes end in (\\S+), which after TAB
+    → #011 also swallows the next metric (`0.95#011validation-error:0.1`)."""
+    match = _NUMBER.match(text or "")
+    if match is None:
+        raise ValueError(text)
+    return float(match.group(0))
+
+
+class MetricParser:
+    """Keeps the last value each MetricDefinition's regex captured (group 1)."""
+
+    def __init__(self, definitions: list[dict]):
+        self.rules = [(d["Name"], re.compile(d["Regex"])) for d in definitions]
+        self.latest: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def feed(self, line: str, at: float) -> None:
+        if not self.rules:
+            return
+        shown = line.replace("\t", "#011")
+        for name, pattern in self.rules:
+            match = pattern.search(shown)
+            if match is None:
+                continue
+            try:
+                value = _leading_number(match.group(1))
+            except (IndexError, TypeError, ValueError):
+                continue
+            with self._lock:
+                self.latest[name] = (value, at)
+
+    def final(self) -> list[dict]:
+        with self._lock:
+            return [{"MetricName": name, "Value": value, "Timestamp": at}
+                    for name, (value, at) in sorted(self.latest.items())]

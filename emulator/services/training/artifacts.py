@@ -13,7 +13,7 @@ from pathlib import Path
 
 from boto3.s3.transfer import TransferConfig
 
-from emulator.services.training_data import fetch, split_s3_uri
+from emulator.services.training.channels import fetch, split_s3_uri
 
 
 def merged_files(folders: list[Path]) -> dict[str, Path]:

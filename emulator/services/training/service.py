@@ -13,8 +13,8 @@ from pathlib import Path
 
 from emulator.context import Clock
 from emulator.runtime.base import Runtime
-from emulator.services.training_run import TrainingRun
-from emulator.services.workers import Workers
+from emulator.services.training.run import TrainingRun
+from emulator.services.background import BackgroundTasks
 from emulator.store import Resource, Store
 
 log = logging.getLogger("smlocal.training")
@@ -33,12 +33,12 @@ MESSAGES = {
 
 
 class TrainingService:
-    def __init__(self, store: Store, runtime: Runtime, workers: Workers, clients=None,
+    def __init__(self, store: Store, runtime: Runtime, background: BackgroundTasks, clients=None,
                  work_dir: Path | None = None, max_concurrent: int = 4, stop_grace_seconds: float = 120.0,
                  clock: Clock | None = None, execute: bool = True):
         self.store = store
         self.runtime = runtime
-        self.workers = workers
+        self.background = background
         self.clients = clients
         self.work_dir = work_dir
         self.stop_grace_seconds = stop_grace_seconds
@@ -63,7 +63,7 @@ class TrainingService:
         if run is not None:
             run.request_stop()
         else:  # nothing runs it: it stops at once
-            self.workers.submit(self.finish, job.arn, "Stopped", "Stopped")
+            self.background.submit(self.finish, job.arn, "Stopped", "Stopped")
 
     def recover(self) -> None:
         """A job that was running when smlocal stopped cannot be resumed exactly: it fails, saying so."""

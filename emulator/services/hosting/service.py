@@ -21,9 +21,9 @@ from pathlib import Path
 
 from emulator.context import Clock
 from emulator.runtime.base import Runtime, RuntimeUnavailable
-from emulator.services.fleet import Container, InstanceLauncher, hostnames, prepare_model
-from emulator.services.router import Instance, Route, Router, VariantRoute
-from emulator.services.workers import Workers
+from emulator.services.hosting.fleet import Container, InstanceLauncher, hostnames, prepare_model
+from emulator.services.hosting.router import Instance, Route, Router, VariantRoute
+from emulator.services.background import BackgroundTasks
 from emulator.store import Resource, Store
 
 log = logging.getLogger("smlocal.hosting")
@@ -42,10 +42,10 @@ class Fleet:
 
 
 class HostingService:
-    def __init__(self, store: Store, runtime: Runtime, workers: Workers, router: Router, clients=None,
+    def __init__(self, store: Store, runtime: Runtime, background: BackgroundTasks, router: Router, clients=None,
                  work_dir: Path | None = None, startup_timeout: float = 240.0, stop_grace_seconds: float = 30.0,
                  clock: Clock | None = None):
-        self.store, self.runtime, self.workers, self.router = store, runtime, workers, router
+        self.store, self.runtime, self.background, self.router = store, runtime, background, router
         self.clients, self.work_dir = clients, work_dir
         self.startup_timeout, self.stop_grace = startup_timeout, min(stop_grace_seconds, 30.0)
         self.clock = clock or Clock()
@@ -58,24 +58,24 @@ class HostingService:
     # -- what the provider asks for -----------------------------------------------------------
 
     def create(self, endpoint: Resource, config: dict) -> None:
-        self.workers.submit(self._bring_up, endpoint.arn, config)
+        self.background.submit(self._bring_up, endpoint.arn, config)
 
     def update(self, endpoint: Resource, config: dict) -> None:
-        self.workers.submit(self._switch, endpoint.arn, config)
+        self.background.submit(self._switch, endpoint.arn, config)
 
     def update_weights(self, endpoint: Resource) -> None:
-        self.workers.submit(self._apply_weights, endpoint.arn)
+        self.background.submit(self._apply_weights, endpoint.arn)
 
     def delete(self, endpoint: Resource) -> None:
-        self.workers.submit(self._tear_down, endpoint.arn)
+        self.background.submit(self._tear_down, endpoint.arn)
 
     def recover(self) -> None:
         """At start: endpoints that were live or in flight come back up; deletions finish."""
         for status in (CREATING, UPDATING, IN_SERVICE):
             for res in self.store.all("endpoint", status):
-                self.workers.submit(self._bring_up, res.arn, res.data.get("_Config", {}))
+                self.background.submit(self._bring_up, res.arn, res.data.get("_Config", {}))
         for res in self.store.all("endpoint", DELETING):
-            self.workers.submit(self._tear_down, res.arn)
+            self.background.submit(self._tear_down, res.arn)
 
     # -- lifecycles ---------------------------------------------------------------------------
 
@@ -113,7 +113,7 @@ class HostingService:
             res.data["ProductionVariants"] = self._summaries(config, fleet)
             self._set(res, IN_SERVICE)
         if old is not None:
-            self.workers.submit(self._retire, old)
+            self.background.submit(self._retire, old)
 
     def _apply_weights(self, arn: str) -> None:
         with self._locks[arn]:
@@ -134,7 +134,7 @@ class HostingService:
                 failure = {"FailureReason": str(exc)}
             self.router.publish(self._route(res, fleet))  # no new call goes to a dropped instance
             if dropped:
-                self.workers.submit(self._drain_and_stop, dropped)
+                self.background.submit(self._drain_and_stop, dropped)
             self._set(res, IN_SERVICE, **failure)
 
     def _tear_down(self, arn: str) -> None:
@@ -279,7 +279,7 @@ class HostingService:
                         if (dead or not instance.healthy) and instance.id not in fleet.replacing:
                             instance.healthy = False
                             fleet.replacing.add(instance.id)
-                            self.workers.submit(self._replace, arn, fleet, variant, instance)
+                            self.background.submit(self._replace, arn, fleet, variant, instance)
 
     def _replace(self, arn: str, fleet: Fleet, variant: VariantRoute, dead: Instance) -> None:
         try:

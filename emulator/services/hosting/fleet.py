@@ -18,9 +18,9 @@ from pathlib import Path
 import urllib3
 
 from emulator.runtime.base import Runtime, RuntimeUnavailable, ServerSpec
-from emulator.services.router import Instance
-from emulator.services.training_data import fetch, split_s3_uri
-from emulator.services.training_logs import Flusher, LogStream
+from emulator.services.hosting.router import Instance
+from emulator.services.training.channels import fetch, split_s3_uri
+from emulator.aws.logs import Flusher, LogStream
 
 LOG_GROUP = "/aws/sagemaker/Endpoints/{endpoint}"
 _PING_TIMEOUT = urllib3.Timeout(connect=1.0, read=2.0)

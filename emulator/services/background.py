@@ -1,16 +1,16 @@
-"""Background workers for long work, so API calls return at once with AWS's status."""
+"""A thread pool for long work (jobs, fleets), so API calls return at once with AWS's status."""
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 
-log = logging.getLogger("smlocal.workers")
+log = logging.getLogger("smlocal.background")
 
 
-class Workers:
+class BackgroundTasks:
     def __init__(self, max_workers: int = 8):
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="smlocal-worker")
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="smlocal-background")
 
     def submit(self, fn, *args, **kwargs) -> Future:
         def run():
