@@ -4,7 +4,6 @@ and turn failures into SageMaker's FailureReason (`ClientError: …` / `Algorith
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import traceback
@@ -178,7 +177,3 @@ def main(spec, argv: list[str] | None = None) -> None:
         sys.exit(serve(spec))
     print(f"usage: python -m algorithms.{spec.name} train|serve", file=sys.stderr)
     sys.exit(2)
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")

@@ -171,13 +171,6 @@ def _loss_gradient(raw: np.ndarray, y: np.ndarray, binary: bool, hp: dict) -> np
     return g.astype(np.float32)
 
 
-def train_step(params: FMParams, adam: Adam, x, y: np.ndarray, binary: bool) -> np.ndarray:
-    """One Adam step on a mini-batch (ndarray or CSR); returns its predictions before the step."""
-    if issparse(x):
-        return sparse_step(params, adam, x.data, x.indices, x.indptr, y, binary)
-    return dense_step(params, adam, x, y, binary)
-
-
 def dense_step(params: FMParams, adam: Adam, x: np.ndarray, y: np.ndarray, binary: bool) -> np.ndarray:
     """The dense step on a stacked table (FMParams.stacked) in two matrix products: x·[w V]
     forward and [g, g⊙xV]ᵀ·x backward (plus two matrix-vector products for the squared terms),

@@ -232,11 +232,6 @@ def _aligned_magic_offsets(payload: bytes) -> list[int]:
     return cuts
 
 
-def write_record(fileobj: BinaryIO, payload: bytes, split: bool = True) -> None:
-    """Append one framed record to ``fileobj``."""
-    fileobj.write(frame(payload, split))
-
-
 class RecordIOWriter:
     """Writes records one at a time and counts them; ``with`` flushes (never closes) the file."""
 

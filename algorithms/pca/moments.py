@@ -93,7 +93,7 @@ class Accumulator:
         if self.omega is None:
             self.scatter += y.T @ y  # numpy hands Aᵀ·A to BLAS syrk
         else:
-            self.scatter += y.T @ (y @ self.omega.astype(dtype))
+            self.scatter += y.T @ (y @ self.omega.astype(y.dtype))
 
     def _centred(self, x: np.ndarray) -> np.ndarray:
         """``x - shift`` (float32 for float32 data, else float64) in a buffer reused across

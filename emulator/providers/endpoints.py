@@ -15,7 +15,6 @@ from emulator.providers.base import Provider, check_instances
 
 CONFIG_MEMBERS = ("DataCaptureConfig", "AsyncInferenceConfig", "ExplainerConfig",
                   "ShadowProductionVariants", "MetricsConfig")
-VARIANT_PROPERTIES = ("DesiredInstanceCount", "DesiredWeight", "DataCaptureConfig")
 
 
 class EndpointsProvider(Provider):

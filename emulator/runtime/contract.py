@@ -98,6 +98,23 @@ class OptMl:
         for folder in (self.config, self.data, self.model, self.output_data, self.checkpoints):
             folder.mkdir(parents=True, exist_ok=True)
 
+NETWORK_INTERFACE = "eth0"
+INSTANCE_GROUP = "homogeneousCluster"
+
+
+def resource_config(current_host: str, hosts: list[str], instance_type: str) -> dict:
+    """resourceconfig.json of one host of a homogeneous cluster, as SageMaker writes it."""
+    return {
+        "current_host": current_host, "hosts": hosts, "network_interface_name": NETWORK_INTERFACE,
+        "current_instance_type": instance_type, "current_group_name": INSTANCE_GROUP,
+        "instance_groups": [{"instance_group_name": INSTANCE_GROUP, "instance_type": instance_type,
+                             "hosts": hosts}],
+    }
+
+
+def checkpoint_config(local_path: str | None, s3_uri: str) -> dict:
+    """checkpointconfig.json: where the container writes checkpoints and where they are synced."""
+    return {"LocalPath": local_path or f"{OPT_ML}/checkpoints", "S3Uri": s3_uri}
 
 
 def write_json(path: Path, document) -> None:

@@ -237,3 +237,18 @@ def test_bad_hyperparameters_fail_with_client_error(algo_stack, data, hyperparam
 def test_bad_requests_are_model_errors(algo_stack, endpoint):
     for body, content_type, accept, status in bad_requests(DIM):
         assert model_error(algo_stack, endpoint, body, content_type, accept) == status, (body, content_type, accept)
+
+
+def test_sketch_of_dense_batches_is_the_full_scatter_times_the_test_matrix():
+    """The randomized (sketch) accumulator on dense data keeps Σ yᵀ(yΩ): the full scatter times Ω."""
+    from algorithms.pca import moments as mom
+
+    rng = np.random.default_rng(7)
+    batches = [rng.normal(3.0, 1.0, (200, 40)).astype(np.float32) for _ in range(3)]
+    omega = mom.test_matrix(40, 6)
+    sketch, full = mom.Accumulator(40, omega), mom.Accumulator(40, None)
+    for batch in batches:
+        sketch.add(batch)
+        full.add(batch)
+    assert sketch.scatter.shape == (40, 6)
+    np.testing.assert_allclose(sketch.scatter, full.scatter @ omega, rtol=1e-3, atol=1e-2)

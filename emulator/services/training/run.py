@@ -135,16 +135,11 @@ class TrainingRun(threading.Thread):
             tree.make_training_tree()
             write_json(tree.hyperparameters, {str(k): str(v) for k, v in spec.get("HyperParameters", {}).items()})
             write_json(tree.input_data_config, channels)
-            write_json(tree.resource_config, {
-                "current_host": host, "hosts": hosts, "network_interface_name": "eth0",
-                "current_instance_type": instance_type, "current_group_name": "homogeneousCluster",
-                "instance_groups": [{"instance_group_name": "homogeneousCluster",
-                                     "instance_type": instance_type, "hosts": hosts}],
-            })
+            write_json(tree.resource_config, contract.resource_config(host, hosts, instance_type))
             if "CheckpointConfig" in spec:
-                write_json(tree.checkpoint_config, {
-                    "LocalPath": spec["CheckpointConfig"].get("LocalPath", "/opt/ml/checkpoints"),
-                    "S3Uri": spec["CheckpointConfig"]["S3Uri"]})
+                checkpoints = spec["CheckpointConfig"]
+                write_json(tree.checkpoint_config,
+                           contract.checkpoint_config(checkpoints.get("LocalPath"), checkpoints["S3Uri"]))
 
     def _checkpoints(self, s3, job, trees) -> CheckpointSync | None:
         config = job.data.get("CheckpointConfig")
