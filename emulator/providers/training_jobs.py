@@ -115,10 +115,7 @@ def _check_request(params: dict) -> None:
             if key not in resources:
                 raise errors.validation(f"ResourceConfig.{key} is required.")
     check_instances(resources.get("InstanceType", ""), resources.get("InstanceCount", 0), "training job")
-    names = [c["ChannelName"] for c in params.get("InputDataConfig", [])]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise errors.validation(f"Channel names must be unique; repeated: {', '.join(repeated)}.")
+    _check_channel_names([c["ChannelName"] for c in params.get("InputDataConfig", [])])
     for channel in params.get("InputDataConfig", []):
         source = channel["DataSource"]
         if not any(k in source for k in ("S3DataSource", "FileSystemDataSource", "DatasetSource")):
@@ -130,6 +127,17 @@ def _check_request(params: dict) -> None:
             raise errors.validation(
                 f"Metric definition {metric['Name']} has an invalid regex {metric['Regex']!r}: {exc}."
             ) from None
+
+
+def _check_channel_names(names: list[str]) -> None:
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise errors.validation(f"Channel names must be unique; repeated: {', '.join(repeated)}.")
+    for name in names:
+        if name in (".", ".."):  # the pattern allows them, but no folder /opt/ml/input/data/<name> could
+            raise errors.validation(
+                f"The channel name '{name}' is reserved: each channel is the folder /opt/ml/input/data/<ChannelName>, "
+                f"and '{name}' names a folder that already exists. Choose another name.")
 
 
 def _attach_builtin_metrics(spec: dict) -> None:
