@@ -11,6 +11,7 @@ import re
 
 from emulator import errors
 from emulator.providers.base import Provider, check_instances, copy_members
+from emulator.providers.containers import TRAINING_CROSS_REGION, check_environment, check_image
 from emulator.services.training.metrics import builtin_metric_definitions
 
 STORED = ("TrainingJobName", "HyperParameters", "AlgorithmSpecification", "RoleArn", "InputDataConfig",
@@ -29,6 +30,7 @@ class TrainingJobsProvider(Provider):
     def create_training_job(self, ctx, params):
         name = params["TrainingJobName"]
         _check_request(params)
+        _check_container(params, ctx.region)
         data = copy.deepcopy(copy_members(params, STORED))
         _fill_defaults(data)
         _attach_builtin_metrics(data["AlgorithmSpecification"])
@@ -114,6 +116,9 @@ def _check_request(params: dict) -> None:
         for key in ("InstanceType", "InstanceCount", "VolumeSizeInGB"):
             if key not in resources:
                 raise errors.validation(f"ResourceConfig.{key} is required.")
+    if "ResourceConfig" in params and not resources.get("InstanceGroups") and resources.get("InstanceCount") == 0:
+        raise errors.validation("1 validation error detected: Value '0' at 'resourceConfig.instanceCount' failed to "
+                                "satisfy constraint: Member must have value greater than or equal to 1")
     check_instances(resources.get("InstanceType", ""), resources.get("InstanceCount", 0), "training job")
     _check_channel_names([c["ChannelName"] for c in params.get("InputDataConfig", [])])
     for channel in params.get("InputDataConfig", []):
@@ -138,6 +143,12 @@ def _check_channel_names(names: list[str]) -> None:
             raise errors.validation(
                 f"The channel name '{name}' is reserved: each channel is the folder /opt/ml/input/data/<ChannelName>, "
                 f"and '{name}' names a folder that already exists. Choose another name.")
+
+
+def _check_container(params: dict, region: str) -> None:
+    check_image(params["AlgorithmSpecification"].get("TrainingImage") or "", region, params.get("RoleArn", ""),
+                TRAINING_CROSS_REGION)
+    check_environment(params.get("Environment"), "the training job")
 
 
 def _attach_builtin_metrics(spec: dict) -> None:

@@ -1,6 +1,7 @@
 """A job can never touch the host: S3 keys, manifest entries and channel names never leave the job's
 folder, and nothing a container plants in its /opt/ml (links, FIFOs, a folder swapped for a link)
-makes smlocal read or write a host file.
+makes smlocal read or write a host file. Plus the Create-time checks AWS makes (instance counts,
+environments, built-in image tags and regions).
 
 The attacks come from tests/training/hostile/train, run as a local process (`--process-image`)."""
 
@@ -187,3 +188,57 @@ def test_a_missing_image_fails_before_training_and_gets_no_artifacts(stack):
     statuses = [t["Status"] for t in job["SecondaryStatusTransitions"]]
     assert "Training" not in statuses and "Uploading" not in statuses, statuses
     assert "ModelArtifacts" not in job
+
+
+# -- what AWS refuses at Create ---------------------------------------------------------------------
+
+def test_zero_training_instances_is_a_validation_error(stack):
+    b, uri = data(stack)
+    with pytest.raises(ClientError) as caught:
+        start_job(stack, b, [channel("train", uri)], {"action": "noop"}, instances=0)
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert "resourceConfig.instanceCount" in caught.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "a\ud800b"])
+def test_environment_values_no_process_can_hold_are_refused_at_create(stack, value):
+    b, uri = data(stack)
+    with pytest.raises(ClientError) as caught:
+        start_job(stack, b, [channel("train", uri)], {"action": "noop"}, environment={"BAD": value})
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert "BAD" in caught.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as caught:
+        stack.sm.create_model(ModelName=unique("m"), ExecutionRoleArn=ROLE,
+                              PrimaryContainer={"Image": HOSTILE_IMAGE, "Environment": {"BAD": value}})
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert "BAD" in caught.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize("image, words", [
+    ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:9.9-1", "Cannot find the requested image"),
+    ("382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:7", "Cannot find the requested image"),
+    ("246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:1.7-1", "Invalid region us-west-2"),
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/my-image:latest", "Invalid region eu-west-1"),
+])
+def test_images_aws_never_published_or_from_another_region_are_refused_at_create(stack, image, words):
+    b, uri = data(stack)
+    stack.image = image
+    try:
+        with pytest.raises(ClientError) as caught:
+            start_job(stack, b, [channel("train", uri)], {"action": "noop"})
+    finally:
+        stack.image = HOSTILE_IMAGE
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert words in caught.value.response["Error"]["Message"]
+
+
+def test_models_with_an_image_of_another_region_or_an_unpublished_tag_are_refused(stack):
+    for image, words in (("382416733822.dkr.ecr.us-west-2.amazonaws.com/kmeans:1", "Cross region ECR image pulls"),
+                         ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:9.9-1",
+                          "Cannot find the requested image")):
+        with pytest.raises(ClientError) as caught:
+            stack.sm.create_model(ModelName=unique("m"), ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image})
+        assert caught.value.response["Error"]["Code"] == "ValidationException"
+        assert words in caught.value.response["Error"]["Message"]
+    published = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+    stack.sm.create_model(ModelName=unique("m"), ExecutionRoleArn=ROLE, PrimaryContainer={"Image": published})
