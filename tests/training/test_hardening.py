@@ -3,10 +3,14 @@ folder, and nothing a container plants in its /opt/ml (links, FIFOs, a folder sw
 makes smlocal read or write a host file. Plus the Create-time checks AWS makes (instance counts,
 environments, built-in image tags and regions).
 
-The attacks come from tests/training/hostile/train, run as a local process (`--process-image`)."""
+The attacks come from tests/training/hostile/train, run as a local process (`--process-image`) and,
+where an engine and the example image exist, in a Docker image built from it."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from emulator.testing import LocalServer
-from tests.training.conftest import Stack
+from tests.training.conftest import BYO_IMAGE, Stack, runtime_or_skip
 from tests.training.helpers import ROLE, bucket, channel, log_lines, model_files, put, start_job, tarball, unique, wait
 
 HOSTILE_BIN = Path(__file__).resolve().parent / "hostile"
@@ -32,6 +36,46 @@ def stack(tmp_path_factory):
         stack = Stack(server, "process")
         stack.image = HOSTILE_IMAGE
         yield stack
+
+
+def hostile_docker_image() -> str:
+    """smlocal/byo-example with the hostile program as its `train`, tagged by the program's content."""
+    import docker
+
+    program = (HOSTILE_BIN / "train").read_bytes()
+    tag = f"smlocal-test/hostile:{hashlib.sha256(program).hexdigest()[:12]}"
+    client = docker.from_env()
+    try:
+        client.images.get(tag)
+        return tag
+    except docker.errors.ImageNotFound:
+        pass
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, data, mode in (("Dockerfile", f"FROM {BYO_IMAGE}\nCOPY train /usr/local/bin/train\n".encode(), 0o644),
+                                 ("train", program, 0o755)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+    return tag
+
+
+@pytest.fixture(scope="module", params=["process", "docker"])
+def planted(request, stack, tmp_path_factory):
+    """Where the container-side attacks run: the process runtime, and Docker when it can."""
+    if request.param == "process":
+        yield stack
+        return
+    runtime_or_skip("docker", BYO_IMAGE, "hardening")
+    image = hostile_docker_image()
+    server = LocalServer(data_dir=tmp_path_factory.mktemp("smlocal-hardening-docker"), runtime="docker",
+                         stop_grace_seconds=5)
+    with server:
+        docker_stack = Stack(server, "docker")
+        docker_stack.image = image
+        yield docker_stack
 
 
 @pytest.fixture
@@ -130,7 +174,8 @@ def test_model_data_keys_that_climb_out_fail_the_endpoint_and_write_nothing(stac
 
 # -- what a container plants in its folders is never followed --------------------------------------
 
-def test_a_checkpoint_linked_to_a_host_file_is_not_uploaded(stack, secret):
+def test_a_checkpoint_linked_to_a_host_file_is_not_uploaded(planted, secret):
+    stack = planted
     b, uri = data(stack)
     job = attack(stack, b, uri, "link_checkpoint", secret, CheckpointConfig={"S3Uri": f"s3://{b}/ckpt/"})
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
@@ -140,7 +185,8 @@ def test_a_checkpoint_linked_to_a_host_file_is_not_uploaded(stack, secret):
     assert "checkpoints/leak" in logged and "checkpoints/fifo" in logged
 
 
-def test_links_in_the_model_and_output_folders_never_pull_host_files_into_the_tarballs(stack, secret):
+def test_links_in_the_model_and_output_folders_never_pull_host_files_into_the_tarballs(planted, secret):
+    stack = planted
     b, uri = data(stack)
     job = attack(stack, b, uri, "link_model", secret)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
@@ -153,13 +199,15 @@ def test_links_in_the_model_and_output_folders_never_pull_host_files_into_the_ta
     assert "model/leak" in logged
 
 
-def test_a_model_folder_swapped_for_a_link_uploads_nothing_of_the_host(stack, secret):
+def test_a_model_folder_swapped_for_a_link_uploads_nothing_of_the_host(planted, secret):
+    stack = planted
     b, uri = data(stack)
     job = attack(stack, b, uri, "replace_model_folder", secret)
     assert SECRET not in b"".join(model_files(stack, job).values())
 
 
-def test_a_failure_file_linked_to_a_host_file_is_not_read(stack, secret):
+def test_a_failure_file_linked_to_a_host_file_is_not_read(planted, secret):
+    stack = planted
     b, uri = data(stack)
     job = attack(stack, b, uri, "link_failure", secret)
     assert job["TrainingJobStatus"] == "Failed"
@@ -167,7 +215,8 @@ def test_a_failure_file_linked_to_a_host_file_is_not_read(stack, secret):
     assert job["FailureReason"] == "AlgorithmError: Exit Code: 3"
 
 
-def test_a_fifo_swapped_for_a_link_never_makes_smlocal_write_a_host_file(stack, secret):
+def test_a_fifo_swapped_for_a_link_never_makes_smlocal_write_a_host_file(planted, secret):
+    stack = planted
     b, uri = data(stack)
     job = attack(stack, b, uri, "swap_fifo", secret, mode="Pipe")
     assert secret.read_bytes() == SECRET
@@ -175,13 +224,14 @@ def test_a_fifo_swapped_for_a_link_never_makes_smlocal_write_a_host_file(stack, 
     assert "FIFO" in job["FailureReason"]
 
 
-def test_a_missing_image_fails_before_training_and_gets_no_artifacts(stack):
+def test_a_missing_image_fails_before_training_and_gets_no_artifacts(planted):
+    stack, image = planted, planted.image
     b, uri = data(stack)
     stack.image = f"missing-{uuid.uuid4().hex[:6]}:latest"
     try:
         name = start_job(stack, b, [channel("train", uri)], {"action": "noop"})
     finally:
-        stack.image = HOSTILE_IMAGE
+        stack.image = image
     job = wait(stack, name)
     assert job["TrainingJobStatus"] == "Failed"
     assert job["FailureReason"].startswith("ClientError: ")
