@@ -96,11 +96,14 @@ def open_regular(root: Path, relative: str):
 def regular_files(root: Path, relative: str) -> tuple[list[str], list[str]]:
     """The regular files under root/relative (paths relative to it, sorted), and what was skipped
     there: links (to files or folders: never followed), FIFOs, sockets, devices. A `relative`
-    folder that is itself a link is skipped whole; a missing one yields nothing."""
+    folder that is itself a link (or climbs through one) is skipped whole, as "."; a missing one
+    yields nothing."""
     try:
         top = open_directory(root, relative)
-    except (NotRegular, FileNotFoundError):
-        return [], [relative] if os.path.islink(root / relative) else []
+    except NotRegular:
+        return [], ["."]
+    except FileNotFoundError:
+        return [], []
     files, skipped = [], []
     try:
         for folder, dirs, names, dir_fd in os.fwalk(".", dir_fd=top):

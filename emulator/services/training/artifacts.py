@@ -40,8 +40,9 @@ class HostFile:
         return confined.open_regular(self.root, self.relative)
 
 
-def skipped_message(relative: str, why: str = "not a regular file") -> str:
-    return f"smlocal: /opt/ml/{relative} was not uploaded: {why}. Only regular files are uploaded."
+def skipped_message(relative: str, why: str = "it is a link, a FIFO, a socket or a device") -> str:
+    return (f"smlocal: /opt/ml/{os.path.normpath(relative)} was not uploaded: {why}. "
+            "Only regular files are uploaded, and links are never followed.")
 
 
 def merged_files(roots: list[Path], folder: str, warn: Warn = _ignore) -> dict[str, HostFile]:
@@ -51,7 +52,7 @@ def merged_files(roots: list[Path], folder: str, warn: Warn = _ignore) -> dict[s
     for root in roots:
         found, skipped = confined.regular_files(root, folder)
         for name in skipped:
-            warn(root, skipped_message(f"{folder}/{name}" if name != folder else folder))
+            warn(root, skipped_message(f"{folder}/{name}"))
         for name in found:
             files[name] = HostFile(root, f"{folder}/{name}")
     return files
