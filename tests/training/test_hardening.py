@@ -97,6 +97,20 @@ def data(stack, prefix: str = "train/") -> tuple[str, str]:
     return b, f"s3://{b}/{prefix}"
 
 
+def completed(stack, action: str, target, checkpoints: str | None = None) -> tuple[str, dict]:
+    """A job of the hostile program that must still complete: its bucket and its description."""
+    b, uri = data(stack)
+    extra = {"CheckpointConfig": {"S3Uri": f"s3://{b}/{checkpoints}"}} if checkpoints else {}
+    job = attack(stack, b, uri, action, target, **extra)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    return b, job
+
+
+def every_line(stack, job: dict) -> str:
+    """All the job's CloudWatch lines, every host's."""
+    return "\n".join(line for lines in log_lines(stack, job["TrainingJobName"]).values() for line in lines)
+
+
 def attack(stack, b: str, uri: str, action: str, target, **extra) -> dict:
     name = start_job(stack, b, [channel("train", uri)], {"action": action, "target": str(target)}, **extra)
     return wait(stack, name)
@@ -175,35 +189,26 @@ def test_model_data_keys_that_climb_out_fail_the_endpoint_and_write_nothing(stac
 # -- what a container plants in its folders is never followed --------------------------------------
 
 def test_a_checkpoint_linked_to_a_host_file_is_not_uploaded(planted, secret):
-    stack = planted
-    b, uri = data(stack)
-    job = attack(stack, b, uri, "link_checkpoint", secret, CheckpointConfig={"S3Uri": f"s3://{b}/ckpt/"})
-    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    keys = {o["Key"] for o in stack.s3.list_objects_v2(Bucket=b, Prefix="ckpt/").get("Contents", [])}
+    b, job = completed(planted, "link_checkpoint", secret, checkpoints="ckpt/")
+    keys = {o["Key"] for o in planted.s3.list_objects_v2(Bucket=b, Prefix="ckpt/").get("Contents", [])}
     assert keys == {"ckpt/ckpt.txt"}
-    logged = "\n".join(line for lines in log_lines(stack, job["TrainingJobName"]).values() for line in lines)
+    logged = every_line(planted, job)
     assert "checkpoints/leak" in logged and "checkpoints/fifo" in logged
 
 
 def test_links_in_the_model_and_output_folders_never_pull_host_files_into_the_tarballs(planted, secret):
-    stack = planted
-    b, uri = data(stack)
-    job = attack(stack, b, uri, "link_model", secret)
-    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    files = model_files(stack, job)
-    assert files == {"ok.txt": b"a real model file"}
+    b, job = completed(planted, "link_model", secret)
+    assert model_files(planted, job) == {"ok.txt": b"a real model file"}
     output = f"s3://{b}/output/{job['TrainingJobName']}/output/output.tar.gz"
     with pytest.raises(ClientError):
-        tarball(stack, output)  # output/data was a link to a host folder: nothing to upload
-    logged = "\n".join(line for lines in log_lines(stack, job["TrainingJobName"]).values() for line in lines)
+        tarball(planted, output)  # output/data was a link to a host folder: nothing to upload
+    logged = every_line(planted, job)
     assert "/opt/ml/model/leak was not uploaded" in logged and "/opt/ml/output/data was not uploaded" in logged
 
 
 def test_a_model_folder_swapped_for_a_link_uploads_nothing_of_the_host(planted, secret):
-    stack = planted
-    b, uri = data(stack)
-    job = attack(stack, b, uri, "replace_model_folder", secret)
-    assert SECRET not in b"".join(model_files(stack, job).values())
+    _, job = completed(planted, "replace_model_folder", secret)
+    assert SECRET not in b"".join(model_files(planted, job).values())
 
 
 def test_a_failure_file_linked_to_a_host_file_is_not_read(planted, secret):
