@@ -40,6 +40,8 @@ def relative_path(name: str) -> str:
     Absolute names and `..` steps are refused; so are empty steps, as SageMaker refuses `//` in a key."""
     if name.startswith("/"):
         raise UnsafeName(name, "/")
+    if "\0" in name:  # no file name can hold it
+        raise UnsafeName(name, "\0")
     parts = name.split("/")
     if "" in parts:
         raise UnsafeName(name, "//")
