@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from emulator import errors
 from emulator.providers.base import Provider, copy_members
+from emulator.providers.containers import MODEL_CROSS_REGION, check_environment, check_image
 
 STORED = ("ModelName", "PrimaryContainer", "Containers", "InferenceExecutionConfig",
           "ExecutionRoleArn", "VpcConfig", "EnableNetworkIsolation")
@@ -19,6 +20,9 @@ class ModelsProvider(Provider):
             raise errors.validation("Either PrimaryContainer or Containers must be provided.")
         if primary is not None and containers:
             raise errors.validation("PrimaryContainer and Containers cannot both be provided.")
+        for container in [primary] if primary is not None else containers:
+            check_image(container.get("Image") or "", ctx.region, params.get("ExecutionRoleArn", ""), MODEL_CROSS_REGION)
+            check_environment(container.get("Environment"), f"the container {container.get('Image', '')}")
         data = copy_members(params, STORED)
         data.setdefault("EnableNetworkIsolation", False)
         res = self.new_resource(ctx, name, data)

@@ -11,6 +11,7 @@ import re
 
 from emulator import errors
 from emulator.providers.base import Provider, check_instances, copy_members
+from emulator.providers.containers import TRAINING_CROSS_REGION, check_environment, check_image
 from emulator.services.training.metrics import builtin_metric_definitions
 
 STORED = ("TrainingJobName", "HyperParameters", "AlgorithmSpecification", "RoleArn", "InputDataConfig",
@@ -29,6 +30,7 @@ class TrainingJobsProvider(Provider):
     def create_training_job(self, ctx, params):
         name = params["TrainingJobName"]
         _check_request(params)
+        _check_container(params, ctx.region)
         data = copy.deepcopy(copy_members(params, STORED))
         _fill_defaults(data)
         _attach_builtin_metrics(data["AlgorithmSpecification"])
@@ -114,11 +116,11 @@ def _check_request(params: dict) -> None:
         for key in ("InstanceType", "InstanceCount", "VolumeSizeInGB"):
             if key not in resources:
                 raise errors.validation(f"ResourceConfig.{key} is required.")
+    if "ResourceConfig" in params and not resources.get("InstanceGroups") and resources.get("InstanceCount") == 0:
+        raise errors.validation("1 validation error detected: Value '0' at 'resourceConfig.instanceCount' failed to "
+                                "satisfy constraint: Member must have value greater than or equal to 1")
     check_instances(resources.get("InstanceType", ""), resources.get("InstanceCount", 0), "training job")
-    names = [c["ChannelName"] for c in params.get("InputDataConfig", [])]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise errors.validation(f"Channel names must be unique; repeated: {', '.join(repeated)}.")
+    _check_channel_names([c["ChannelName"] for c in params.get("InputDataConfig", [])])
     for channel in params.get("InputDataConfig", []):
         source = channel["DataSource"]
         if not any(k in source for k in ("S3DataSource", "FileSystemDataSource", "DatasetSource")):
@@ -130,6 +132,23 @@ def _check_request(params: dict) -> None:
             raise errors.validation(
                 f"Metric definition {metric['Name']} has an invalid regex {metric['Regex']!r}: {exc}."
             ) from None
+
+
+def _check_channel_names(names: list[str]) -> None:
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise errors.validation(f"Channel names must be unique; repeated: {', '.join(repeated)}.")
+    for name in names:
+        if name in (".", ".."):  # the pattern allows them, but no folder /opt/ml/input/data/<name> could
+            raise errors.validation(
+                f"The channel name '{name}' is reserved: each channel is the folder /opt/ml/input/data/<ChannelName>, "
+                f"and '{name}' names a folder that already exists. Choose another name.")
+
+
+def _check_container(params: dict, region: str) -> None:
+    check_image(params["AlgorithmSpecification"].get("TrainingImage") or "", region, params.get("RoleArn", ""),
+                TRAINING_CROSS_REGION)
+    check_environment(params.get("Environment"), "the training job")
 
 
 def _attach_builtin_metrics(spec: dict) -> None:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import urllib3
 
+from emulator.aws.s3_objects import fetch, split_s3_uri
+from emulator.runtime import confined
 from emulator.runtime.base import Runtime, RuntimeUnavailable, ServerSpec
 from emulator.services.hosting.router import Instance
-from emulator.services.training.channels import fetch, split_s3_uri
 from emulator.aws.logs import Flusher, LogStream
 
 LOG_GROUP = "/aws/sagemaker/Endpoints/{endpoint}"
@@ -65,14 +66,25 @@ def prepare_model(s3, container: dict, folder: Path) -> Path:
                 raise RuntimeUnavailable("smlocal reads ModelDataSource only as an uncompressed S3Prefix.")
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 for entry in page.get("Contents", []):
-                    target = folder / entry["Key"][len(prefix):].lstrip("/")
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    fetch(s3, bucket, entry["Key"], target)
+                    relative = entry["Key"][len(prefix):].lstrip("/")
+                    if relative and not relative.endswith("/"):  # not a "folder" placeholder
+                        fetch(s3, bucket, entry["Key"], _model_file(folder, relative, bucket, entry["Key"]))
     except RuntimeUnavailable:
         raise
     except Exception as exc:
         raise RuntimeUnavailable(f"Could not download the model data {url or source}: {exc}") from None
     return folder
+
+
+def _model_file(folder: Path, relative: str, bucket: str, key: str) -> Path:
+    """Where an object of an S3Prefix model lands: under `folder`, or the endpoint fails."""
+    try:
+        target = confined.beneath(folder, relative)
+    except confined.UnsafeName as exc:
+        raise RuntimeUnavailable(f"Could not download the model data: the S3 key s3://{bucket}/{key} has an "
+                                 f"illegal char sub-sequence '{exc.step}' in it.") from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
 
 
 class InstanceLauncher:

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from emulator.aws.s3_objects import CHUNK, fetch, split_s3_uri
+from emulator.runtime import confined
 from emulator.runtime.contract import OptMl
 
-CHUNK = 1024 * 1024
 RECORDIO_MAGIC = 0xCED7230A
 
 
@@ -44,11 +45,19 @@ class ManifestRecord:
     attributes: tuple
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ChannelError(f"ClientError: {uri} is not an s3:// URI.")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
+def illegal_key(bucket: str, key: str, error: confined.UnsafeName) -> ChannelError:
+    """A key that would land outside its folder, refused in SageMaker's words."""
+    return ChannelError(f"ClientError: Data download failed:Failed to download data. S3 key: s3://{bucket}/{key} "
+                        f"has an illegal char sub-sequence '{error.step}' in it")
+
+
+def checked_object(bucket: str, key: str, relative: str) -> S3Object:
+    """The object, once its key and its path under the channel folder are known to stay inside."""
+    try:
+        confined.relative_path(key)
+        return S3Object(bucket, key, confined.relative_path(relative))
+    except confined.UnsafeName as exc:
+        raise illegal_key(bucket, key, exc) from None
 
 
 def channel_mode(channel: dict, default_mode: str) -> str:
@@ -95,7 +104,7 @@ class ChannelSource:
                     if key.endswith("/"):
                         continue  # "folder" placeholder objects
                     relative = key[len(prefix):].lstrip("/") or key.rsplit("/", 1)[-1]
-                    objects.append(S3Object(bucket, key, relative))
+                    objects.append(checked_object(bucket, key, relative))
         except self.s3.exceptions.NoSuchBucket:
             return []
         return objects
@@ -116,7 +125,7 @@ class ChannelSource:
                 f"ClientError: the manifest {self.source['S3Uri']} is not a JSON list starting with "
                 '{"prefix": "s3://..."}.') from None
         bucket, key_prefix = split_s3_uri(prefix)
-        return [S3Object(bucket, key_prefix + rel, rel) for rel in entries[1:]]
+        return [checked_object(bucket, key_prefix + str(rel), str(rel)) for rel in entries[1:]]
 
     def _augmented(self) -> list[ManifestRecord]:
         names = self.source.get("AttributeNames") or []
@@ -154,19 +163,9 @@ def download(s3, objects: Iterable[S3Object], folder: Path, cancelled: threading
     for obj in objects:
         if cancelled.is_set():
             return
-        target = folder / obj.relative
+        target = confined.beneath(folder, obj.relative)
         target.parent.mkdir(parents=True, exist_ok=True)
         fetch(s3, obj.bucket, obj.key, target)
-
-
-def fetch(s3, bucket: str, key: str, target: Path) -> None:
-    """Stream one object into a file, CHUNK bytes at a time (never whole in memory)."""
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    try:
-        with open(target, "wb") as f:
-            shutil.copyfileobj(body, f, CHUNK)
-    finally:
-        body.close()
 
 
 def replicate(source: Path, target: Path) -> None:
@@ -191,14 +190,23 @@ class PipeFeeder(threading.Thread):
         self.seed, self.finished = seed, finished
         self.epochs_fed = 0
         self.error: str | None = None
+        # The FIFOs are made, opened and removed through this descriptor, taken before the host
+        # starts: whatever the container later does to its folders, smlocal stays in this one.
+        self.folder = confined.open_directory(opt_ml.root, str(opt_ml.data.relative_to(opt_ml.root)))
 
     def run(self) -> None:
+        try:
+            self._feed_epochs()
+        finally:
+            os.close(self.folder)
+
+    def _feed_epochs(self) -> None:
         epoch = 0
         while not self.finished.is_set():
-            path = self.opt_ml.pipe(self.channel["ChannelName"], epoch)
-            os.mkfifo(path)
+            name = self.opt_ml.pipe(self.channel["ChannelName"], epoch).name
             try:
-                fd = self._open_for_writing(path)
+                os.mkfifo(name, dir_fd=self.folder)
+                fd = self._open_for_writing(name)
                 if fd is None:
                     return
                 with os.fdopen(fd, "wb", buffering=CHUNK) as pipe:
@@ -209,14 +217,14 @@ class PipeFeeder(threading.Thread):
                 self.error = f"ClientError: Pipe mode channel {self.channel['ChannelName']}: {exc}"
                 return
             finally:
-                _unlink(path)
+                _unlink(self.folder, name)
             self.epochs_fed = epoch = epoch + 1
 
-    def _open_for_writing(self, path: Path) -> int | None:
+    def _open_for_writing(self, name: str) -> int | None:
         """Wait for a reader without blocking forever, so the job can end while nobody reads."""
         while not self.finished.is_set():
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+                fd = confined.open_fifo_for_writing(self.folder, name)
             except OSError as exc:
                 if exc.errno != errno.ENXIO:
                     raise
@@ -268,8 +276,8 @@ def write_recordio(pipe, payload: bytes) -> None:
     pipe.write(b"\0" * ((4 - length % 4) % 4))
 
 
-def _unlink(path: Path) -> None:
+def _unlink(folder: int, name: str) -> None:
     try:
-        path.unlink()
+        os.unlink(name, dir_fd=folder)
     except FileNotFoundError:
         pass

@@ -15,7 +15,8 @@ import time
 import uuid
 from pathlib import Path
 
-from emulator.runtime import contract
+from emulator.aws.s3_objects import NotAnS3Uri
+from emulator.runtime import confined, contract
 from emulator.runtime.base import RuntimeUnavailable, TrainingHostSpec
 from emulator.runtime.contract import OptMl, write_json
 from emulator.services.training import channels as data_io
@@ -38,6 +39,8 @@ class TrainingRun(threading.Thread):
         self.grace = service.stop_grace_seconds
         self.abandoned = False
         self.started_at = time.monotonic()
+        self.streams: dict[Path, LogStream] = {}  # each host's log stream, by its tree's root
+        self.checkpoints: CheckpointSync | None = None
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -90,18 +93,19 @@ class TrainingRun(threading.Thread):
             self.started_at = time.monotonic()
             self.service.transition(self.arn, "Downloading", TrainingStartTime=self.service.clock.now())
             self._lay_out(job, trees, hosts)
-            checkpoints = self._checkpoints(s3, job, trees)
+            self.checkpoints = self._checkpoints(s3, job, trees)
             feeders = self._fetch(s3, job, channels, trees)
             if self.stop_requested.is_set():
                 outcome = ("Stopped", "Stopped", None)
                 return
-            self.service.transition(self.arn, "Training")
             network = self.service.runtime.create_network(job.name, hosts) if len(hosts) > 1 else None
+            self._start_hosts(job, trees, hosts, network)  # a missing image fails here, still Downloading
+            self.service.transition(self.arn, "Training")
             trained = True
-            outcome = self._train(job, trees, hosts, network, checkpoints, feeders)
+            outcome = self._train(job, trees, hosts, feeders)
         except data_io.ChannelError as exc:
             outcome = ("Failed", "Failed", str(exc))
-        except RuntimeUnavailable as exc:
+        except (RuntimeUnavailable, NotAnS3Uri) as exc:
             outcome = ("Failed", "Failed", f"ClientError: {exc}")
         finally:
             self.ended.set()
@@ -145,7 +149,9 @@ class TrainingRun(threading.Thread):
         config = job.data.get("CheckpointConfig")
         if not config:
             return None
-        sync = CheckpointSync(s3, config["S3Uri"], [t.checkpoints for t in trees.values()])
+        tree = next(iter(trees.values()))
+        sync = CheckpointSync(s3, config["S3Uri"], [t.root for t in trees.values()],
+                              str(tree.checkpoints.relative_to(tree.root)), self._warn)
         sync.seed()
         return sync
 
@@ -195,11 +201,9 @@ class TrainingRun(threading.Thread):
         env.update(job.data.get("Environment", {}))
         return env
 
-    def _train(self, job, trees, hosts, network, checkpoints, feeders) -> tuple:
+    def _start_hosts(self, job, trees, hosts, network) -> None:
         spec = job.data
         algorithm = spec["AlgorithmSpecification"]
-        metrics = MetricParser(algorithm.get("MetricDefinitions", []))
-        stamp = int(time.time())
         env = self._environment(job)
         for host in hosts:
             self.processes.append(self.service.runtime.run_training(TrainingHostSpec(
@@ -209,18 +213,24 @@ class TrainingRun(threading.Thread):
                 network_isolation=spec.get("EnableNetworkIsolation", False),
                 instance_type=spec.get("ResourceConfig", {}).get("InstanceType", "ml.m5.large"),
             )))
+
+    def _train(self, job, trees, hosts, feeders) -> tuple:
+        spec = job.data
+        metrics = MetricParser(spec["AlgorithmSpecification"].get("MetricDefinitions", []))
+        stamp = int(time.time())
         # The log streams are made while the hosts start (their output waits in the pipes), so a
         # short job does not wait for two CloudWatch Logs calls before it runs.
         writer = self.service.clients.log_writer(job.account, job.region)
         writer.ensure_group(GROUP)
         streams = [LogStream(writer, f"{job.name}/{host}-{stamp}", GROUP) for host in hosts]
+        self.streams = {trees[host].root: stream for host, stream in zip(hosts, streams)}
         flusher = Flusher(streams)
         flusher.start()
         pumps = [threading.Thread(target=_pump, args=(p, s, metrics), daemon=True)
                  for p, s in zip(self.processes, streams)]
         for pump in pumps:
             pump.start()
-        ending = self._supervise(spec, checkpoints, feeders)
+        ending = self._supervise(spec, self.checkpoints, feeders)
         for pump in pumps:
             pump.join(timeout=30)
         flusher.stop()
@@ -270,13 +280,29 @@ class TrainingRun(threading.Thread):
             return ("Failed", "Failed", ending[5:], fields)
         for host, code in zip(hosts, codes):
             if code not in (0, None):
-                failure = trees[host].failure
-                if failure.is_file():
-                    reason = failure.read_text(errors="replace")[: contract.FAILURE_REASON_LIMIT]
-                else:
-                    reason = f"AlgorithmError: Exit Code: {code}"
+                reason = self._failure_file(trees[host]) or f"AlgorithmError: Exit Code: {code}"
                 return ("Failed", "Failed", reason, fields)
         return ("Completed", "Completed", None, fields)
+
+    def _failure_file(self, tree: OptMl) -> str | None:
+        """What the host wrote to /opt/ml/output/failure, if that is a regular file of its own."""
+        relative = str(tree.failure.relative_to(tree.root))
+        try:
+            with confined.open_regular(tree.root, relative) as f:
+                return f.read(4 * contract.FAILURE_REASON_LIMIT).decode(errors="replace")[: contract.FAILURE_REASON_LIMIT]
+        except FileNotFoundError:
+            return None
+        except confined.NotRegular as exc:
+            self._warn(tree.root, f"smlocal: /opt/ml/{relative} was not read as the failure reason: {exc}.")
+            return None
+
+    def _warn(self, root: Path, message: str) -> None:
+        """A line in the host's log stream (smlocal's own, about what the host left)."""
+        stream = self.streams.get(root)
+        if stream is None:
+            log.warning("%s: %s", root.name, message)
+        else:
+            stream.write(message)
 
     def _wrap_up(self, job, s3, folder, trees, hosts, trained, outcome, network) -> None:
         primary, secondary, failure = outcome[:3]
@@ -291,16 +317,18 @@ class TrainingRun(threading.Thread):
                 self.service.transition(self.arn, "Uploading")
                 uri = upload_outputs(s3, [trees[h].root for h in hosts], job.data["OutputDataConfig"]["S3OutputPath"],
                                      job.name, folder / "_artifacts",
-                                     compress=job.data["OutputDataConfig"].get("CompressionType", "GZIP") != "NONE")
+                                     compress=job.data["OutputDataConfig"].get("CompressionType", "GZIP") != "NONE",
+                                     warn=self._warn)
                 fields["ModelArtifacts"] = {"S3ModelArtifacts": uri}
-                config = job.data.get("CheckpointConfig")
-                if config:
-                    _quietly(CheckpointSync(s3, config["S3Uri"], [t.checkpoints for t in trees.values()]).sync)
+                if self.checkpoints is not None:
+                    _quietly(self.checkpoints.sync)
         except Exception as exc:
             log.exception("uploading the artifacts of %s failed", job.name)
             if primary == "Completed":
                 primary, secondary, failure = "Failed", "Failed", f"InternalServerError: uploading artifacts failed: {exc}"
         finally:
+            for stream in self.streams.values():  # what _warn wrote since the flusher stopped
+                _quietly(stream.flush)
             self._clean(folder, network)  # before the final status: an ended job leaves nothing behind
             self.service.finish(self.arn, primary, secondary, failure=failure, **fields)
 
