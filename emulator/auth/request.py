@@ -1,0 +1,55 @@
+"""The request as the authentication code reads it, whatever server handed it over (ASGI's bytes
+pairs, a WSGI environ turned into a dict), and which S3 bucket and key it names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """The request as it arrived: the raw (still percent-encoded) path and query, every header
+    (lower-cased names, repeated ones kept) and the whole body."""
+
+    method: str
+    raw_path: str
+    query_string: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
+
+    @classmethod
+    def of(cls, method, raw_path, query_string, headers, body=b"") -> "HttpRequest":
+        pairs = headers.items() if isinstance(headers, dict) else headers
+        return cls(_text(method).upper(), _text(raw_path), _text(query_string),
+                   tuple((_text(name).lower(), _text(value)) for name, value in pairs), body or b"")
+
+    def header(self, name: str) -> str | None:
+        return next((value for key, value in self.headers if key == name), None)
+
+    def query(self) -> list[tuple[str, str]]:
+        return parse_qsl(self.query_string, keep_blank_values=True)
+
+
+def _text(value) -> str:
+    return value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else (value or "")
+
+
+def s3_bucket_and_key(request: HttpRequest) -> tuple[str, str]:
+    """The bucket and key moto will serve, by moto's own rule for virtual-hosted bucket names."""
+    from moto.s3.responses import S3Response
+
+    host = request.header("host") or ""
+    path = request.raw_path.split("?")[0]
+    if S3Response().subdomain_based_buckets(_HostOnly(host)):
+        return host.split(".")[0], unquote(path.lstrip("/"))
+    bucket, _, key = path.lstrip("/").partition("/")
+    return unquote(bucket), unquote(key)
+
+
+class _HostOnly:
+    """What moto's subdomain rule reads of a request."""
+
+    def __init__(self, host: str):
+        self.headers = {"host": host}
+        self.url = f"http://{host}/"
