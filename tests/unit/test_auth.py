@@ -372,3 +372,37 @@ def test_aws_chunked_upload_seed_and_chunk_signatures_verify(example_auth):
 def test_aws_chunked_upload_with_a_changed_chunk_is_refused(example_auth):
     error = refused(example_auth, _aws_chunked_example(second=b"b" * 1024), "rest-xml")
     assert error.code == "SignatureDoesNotMatch"
+
+
+# -- other accounts' resources named in a SageMaker call -------------------------------------------
+
+@pytest.mark.parametrize("account, refused_", [("210987654321", True), (ACCOUNT, False)])
+def test_sagemaker_arn_of_another_account_is_refused(auth, account, refused_):
+    from emulator.auth import Authorizer
+
+    arn = f"arn:aws:sagemaker:us-east-1:{account}:model/m"
+    request = signed("sagemaker", "add_tags", {"ResourceArn": arn, "Tags": [{"Key": "k", "Value": "v"}]})
+    principal = auth.authenticate(*request)
+    if not refused_:
+        Authorizer().check(principal, *request)
+        return
+    with pytest.raises(AuthError) as caught:
+        Authorizer().check(principal, *request)
+    error = caught.value.wire("json")
+    assert (error.status, error.code) == (400, "AccessDeniedException")
+    assert f"not authorized to perform: sagemaker:AddTags on resource: \"{arn}\"" in error.message
+
+
+def test_an_explicit_deny_in_a_bucket_policy_wins():
+    from emulator.auth import Principal
+    from emulator.auth.access import policy_allows
+
+    caller = Principal("210987654321", "AKIA", "us-east-1", "s3", "arn:aws:iam::210987654321:user/u")
+    policy = {"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"},
+        {"Effect": "Deny", "Principal": {"AWS": ["210987654321"]}, "Action": "s3:Get*", "Resource": "*"}]}
+    assert not policy_allows(policy, caller, "s3:GetObject", "arn:aws:s3:::b/k")
+    assert policy_allows(policy, caller, "s3:PutObject", "arn:aws:s3:::b/k")
+    conditional = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*",
+                                  "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]}
+    assert not policy_allows(conditional, caller, "s3:GetObject", "arn:aws:s3:::b/k")
