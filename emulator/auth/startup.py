@@ -5,6 +5,7 @@ and printed the first time) so that everything later reads it from the Config.""
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 
 from emulator.auth.exposure import exposure_check
@@ -22,6 +23,9 @@ def prepare_auth(config, out=None, err=None):
         raise ValueError(refusal)
     if not config.auth:
         return config
+    if os.environ.get("MOTO_ACCOUNT_ID"):
+        raise ValueError("--auth needs MOTO_ACCOUNT_ID unset: moto would put every request in that account "
+                         "whichever key signed it")
     if config.auth_root_key:
         record = parse_root_key(config.auth_root_key)  # ValueError: the flag is malformed
         print(f"smlocal: authentication on; root key {record.access_key} (account {record.account}) as "
@@ -41,3 +45,16 @@ def _generated_root_key(config) -> tuple[str, str]:
     text, made = stored_root_key(config.data_dir)
     path = config.data_dir / ROOT_KEY_FILE
     return text, (f"new, kept in {path} (mode 0600)" if made else f"kept in {path}")
+
+
+def refuse_unless_enforced(config) -> None:
+    """ValueError when `--auth` is asked of a server whose request pipeline does not call the
+    Authenticator: starting would look protected and be open. The pipeline says it does with
+    `AUTHENTICATES = True` in emulator/app.py."""
+    if not config.auth:
+        return
+    from emulator import app
+
+    if not getattr(app, "AUTHENTICATES", False):
+        raise ValueError("--auth is not wired into this build's request pipeline yet (emulator/app.py does not "
+                         "set AUTHENTICATES); refusing to start a server that would look protected and be open")
