@@ -25,78 +25,67 @@ _SIGNATURE = ("The request signature we calculated does not match the signature 
 _S3_SIGNATURE = ("The request signature we calculated does not match the signature you provided. "
                  "Check your key and signing method.")
 
-# kind → protocol family → (HTTP status, code, AWS's message; None: the error's own detail)
+# kind → protocol family → (HTTP status, code, AWS's message; None: the error's own detail).
+# rest-json services (SageMaker Runtime) answer the json row's code and message with 403.
 _TABLE: dict[str, dict[str, tuple[int, str, str | None]]] = {
     "missing": {
         JSON: (400, "MissingAuthenticationTokenException", "Missing Authentication Token"),
-        REST_JSON: (403, "MissingAuthenticationTokenException", "Missing Authentication Token"),
         QUERY: (403, "MissingAuthenticationToken", "Request is missing Authentication Token"),
         REST_XML: (403, "AccessDenied", "Access Denied"),
     },
     "malformed": {
         JSON: (400, "IncompleteSignatureException", None),
-        REST_JSON: (403, "IncompleteSignatureException", None),
         QUERY: (400, "IncompleteSignature", None),
         REST_XML: (400, "AuthorizationHeaderMalformed", None),
     },
     "unsupported": {
         JSON: (400, "IncompleteSignatureException", None),
-        REST_JSON: (403, "IncompleteSignatureException", None),
         QUERY: (400, "IncompleteSignature", None),
         REST_XML: (400, "InvalidRequest", None),
     },
     "query-malformed": {
         JSON: (400, "IncompleteSignatureException", None),
-        REST_JSON: (403, "IncompleteSignatureException", None),
         QUERY: (400, "IncompleteSignature", None),
         REST_XML: (400, "AuthorizationQueryParametersError", None),
     },
     "unknown-key": {
         JSON: (400, "UnrecognizedClientException", _TOKEN_INVALID),
-        REST_JSON: (403, "UnrecognizedClientException", _TOKEN_INVALID),
         QUERY: (403, "InvalidClientTokenId", _TOKEN_INVALID),
         REST_XML: (403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."),
     },
     "bad-token": {
         JSON: (400, "UnrecognizedClientException", _TOKEN_INVALID),
-        REST_JSON: (403, "UnrecognizedClientException", _TOKEN_INVALID),
         QUERY: (403, "InvalidClientTokenId", _TOKEN_INVALID),
         REST_XML: (400, "InvalidToken", "The provided token is malformed or otherwise invalid."),
     },
     "expired-token": {
         JSON: (400, "ExpiredTokenException", _TOKEN_EXPIRED),
-        REST_JSON: (403, "ExpiredTokenException", _TOKEN_EXPIRED),
         QUERY: (403, "ExpiredToken", _TOKEN_EXPIRED),
         REST_XML: (400, "ExpiredToken", "The provided token has expired."),
     },
     "bad-signature": {
         JSON: (400, "InvalidSignatureException", _SIGNATURE),
-        REST_JSON: (403, "InvalidSignatureException", _SIGNATURE),
         QUERY: (403, "SignatureDoesNotMatch", _SIGNATURE),
         REST_XML: (403, "SignatureDoesNotMatch", _S3_SIGNATURE),
     },
     "content-mismatch": {
         JSON: (400, "InvalidSignatureException", _SIGNATURE),
-        REST_JSON: (403, "InvalidSignatureException", _SIGNATURE),
         QUERY: (403, "SignatureDoesNotMatch", _SIGNATURE),
         REST_XML: (400, "XAmzContentSHA256Mismatch",
                    "The provided 'x-amz-content-sha256' header does not match what was computed."),
     },
     "skewed": {
         JSON: (400, "InvalidSignatureException", None),
-        REST_JSON: (403, "InvalidSignatureException", None),
         QUERY: (403, "SignatureDoesNotMatch", None),
         REST_XML: (403, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large."),
     },
     "presign-expired": {
         JSON: (400, "InvalidSignatureException", None),
-        REST_JSON: (403, "InvalidSignatureException", None),
         QUERY: (403, "SignatureDoesNotMatch", None),
         REST_XML: (403, "AccessDenied", "Request has expired"),
     },
     "denied": {
         JSON: (400, "AccessDeniedException", None),
-        REST_JSON: (403, "AccessDeniedException", None),
         QUERY: (403, "AccessDenied", None),
         REST_XML: (403, "AccessDenied", None),
     },
@@ -122,7 +111,10 @@ class AuthError(Exception):
     def wire(self, protocol: str) -> ServiceError:
         """The code, status and message AWS answers in `protocol` (json, rest-json, query, rest-xml;
         any other botocore protocol answers as json does)."""
-        status, code, message = _TABLE[self.kind].get(protocol) or _TABLE[self.kind][JSON]
+        row = _TABLE[self.kind]
+        status, code, message = row.get(protocol) or row[JSON]
+        if protocol == REST_JSON:
+            status = 403
         return ServiceError(code, message or self.detail, status=status, **self.extra)
 
     def render(self, protocol: str, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:

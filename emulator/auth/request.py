@@ -32,7 +32,16 @@ class HttpRequest:
 
 
 def _text(value) -> str:
-    return value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else (value or "")
+    """Text as HTTP carries it: bytes read as latin-1 (every byte is a character), and str holding
+    lone surrogates (no wire gives those) turned into such bytes, so nothing downstream chokes."""
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("latin-1")
+    value = value or ""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass").decode("latin-1")
+    return value
 
 
 def s3_bucket_and_key(request: HttpRequest) -> tuple[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from datetime import datetime
 from dataclasses import dataclass, replace
 from hashlib import sha256
 from urllib.parse import quote, unquote
@@ -112,7 +113,7 @@ def _claim(credential: str, signed: str, signature: str, timestamp: str, token: 
     if len(parts) != 5 or parts[4] != "aws4_request" or not all(parts):
         raise AuthError("malformed", "Error parsing the X-Amz-Credential parameter; the Credential is "
                                      "mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".")
-    if not re.fullmatch(r"\d{8}T\d{6}Z", timestamp):
+    if not _is_timestamp(timestamp):
         raise AuthError("malformed", f"X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\", "
                                      f"not {timestamp[:40]!r}")
     key, date, region, service, _ = parts
@@ -120,6 +121,16 @@ def _claim(credential: str, signed: str, signature: str, timestamp: str, token: 
         raise AuthError("malformed", "The host header must be signed (SignedHeaders lacks 'host').")
     return Signature(key, date, region, service, tuple(signed.lower().split(";")), signature.strip(),
                      timestamp, token)
+
+
+def _is_timestamp(text: str) -> bool:
+    if not re.fullmatch(r"[0-9]{8}T[0-9]{6}Z", text):
+        return False
+    try:
+        datetime.strptime(text, SIGV4_TIMESTAMP)
+    except ValueError:  # 20241399T999999Z has the shape and is no time
+        return False
+    return True
 
 
 def _from_http_date(value: str | None) -> str | None:
@@ -201,7 +212,11 @@ def verify(secret: str, claim: Signature, received: HttpRequest) -> Recomputed:
     then in SigV4's canonical encoding (what other signers send)."""
     attempts = []
     for query in _query_forms(received.query_string, claim.presigned):
-        result = recompute(secret, claim, received, query)
+        try:
+            result = recompute(secret, claim, received, query)
+        except (ValueError, UnicodeError) as error:  # a Host urlsplit refuses, text that cannot be encoded
+            raise AuthError("bad-signature", extra={"AWSAccessKeyId": claim.access_key,
+                                                    "SignatureProvided": claim.signature}) from error
         if hmac.compare_digest(result.signature, claim.signature):
             return result
         attempts.append(result)

@@ -27,11 +27,16 @@ class _Empty:
         return b""
 
 
-def signed(service, operation, params=None, *, key=ROOT_KEY, secret=ROOT_SECRET, token=None, config=None):
-    """(method, raw path, query, headers, body) of the request boto3 sends for this call."""
+def signed(service, operation, params=None, *, key=ROOT_KEY, secret=ROOT_SECRET, token=None, config=None,
+           account=None):
+    """(method, raw path, query, headers, body) of the request boto3 sends for this call (naming
+    `account` in moto's x-moto-account-id header, as smlocal's own clients do)."""
     client = boto3.client(service, endpoint_url=ENDPOINT, region_name="us-east-1", aws_access_key_id=key,
                           aws_secret_access_key=secret, aws_session_token=token,
                           config=config or BotoConfig(retries={"max_attempts": 1}))
+    if account:
+        client.meta.events.register("before-sign", lambda request, **kw: request.headers.__setitem__(
+            "x-moto-account-id", account))
     captured = []
 
     def capture(request, **kwargs):
@@ -303,36 +308,14 @@ def test_revoked_container_credentials_stop_verifying(auth):
 
 # -- the account comes from the key, never from a header -------------------------------------------
 
-def _with_account_header(request, account):
-    method, path, query, headers, body = request
-    return method, path, query, headers + [("x-moto-account-id", account)], body
-
-
 def test_a_callers_account_header_is_refused(auth):
-    client = boto3.client("sts", endpoint_url=ENDPOINT, region_name="us-east-1", aws_access_key_id=ROOT_KEY,
-                          aws_secret_access_key=ROOT_SECRET)
-    client.meta.events.register("before-sign", lambda request, **kw: request.headers.__setitem__(
-        "x-moto-account-id", "999999999999"))
-    captured = []
-    client.meta.events.register("before-send", lambda request, **kw: captured.append(request) or AWSResponse(
-        request.url, 200, {}, _Empty()))
-    with pytest.raises(Exception):
-        client.get_caller_identity()
-    error = refused(auth, wire(captured[0]), "query")
+    error = refused(auth, signed("sts", "get_caller_identity", account="999999999999"), "query")
     assert (error.status, error.code) == (403, "AccessDenied") and "x-moto-account-id" in error.message
 
 
 def test_smlocals_internal_key_names_the_account_it_acts_for(auth):
     key, secret = auth.internal_credentials
-    client = boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1", aws_access_key_id=key,
-                          aws_secret_access_key=secret)
-    client.meta.events.register("before-sign", lambda request, **kw: request.headers.__setitem__(
-        "x-moto-account-id", "999999999999"))
-    captured = []
-    client.meta.events.register("before-send", lambda request, **kw: captured.append(request) or AWSResponse(
-        request.url, 200, {}, _Empty()))
-    client.list_buckets()
-    principal = auth.authenticate(*wire(captured[0]))
+    principal = auth.authenticate(*signed("s3", "list_buckets", key=key, secret=secret, account="999999999999"))
     assert principal.account == "999999999999" and principal.internal
 
 
@@ -406,3 +389,54 @@ def test_an_explicit_deny_in_a_bucket_policy_wins():
     conditional = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*",
                                   "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]}
     assert not policy_allows(conditional, caller, "s3:GetObject", "arn:aws:s3:::b/k")
+
+
+# -- hostile input never crashes: every refusal is an AuthError ------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x2FF), max_size=80)
+_AUTHORIZATION = st.one_of(_TEXT, st.builds(
+    lambda cred, signed_, sig: f"AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders={signed_}, Signature={sig}",
+    _TEXT, _TEXT, _TEXT))
+_QUERY = st.one_of(_TEXT, st.builds(lambda cred, date, exp: f"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="
+                                    f"{cred}&X-Amz-Date={date}&X-Amz-Expires={exp}&X-Amz-SignedHeaders=host"
+                                    f"&X-Amz-Signature=00", _TEXT, _TEXT, _TEXT),
+                    st.builds(lambda exp: f"AWSAccessKeyId={ROOT_KEY}&Signature=x&Expires={exp}", _TEXT))
+
+
+@settings(max_examples=300, deadline=None)
+@given(authorization=_AUTHORIZATION, date=_TEXT, query=_QUERY, content_sha=_TEXT, token=_TEXT,
+       body=st.binary(max_size=64), path=_TEXT)
+def test_garbage_is_refused_never_crashes(authorization, date, query, content_sha, token, body, path):
+    auth = Authenticator(KeyRing(root=KeyRecord(ROOT_KEY, ROOT_SECRET, ACCOUNT, "arn:aws:iam::1:root")))
+    headers = [("host", "h"), ("authorization", authorization), ("x-amz-date", date),
+               ("x-amz-content-sha256", content_sha), ("x-amz-security-token", token)]
+    for chosen in (headers, headers[:1] + headers[2:]):
+        try:
+            auth.authenticate("PUT", "/" + path, query, chosen, body)
+        except AuthError as error:
+            for protocol in ("json", "rest-json", "query", "rest-xml"):
+                assert error.render(protocol, "r")[0] in (400, 403)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=200))
+def test_a_garbled_aws_chunked_body_is_refused_never_crashes(body):
+    keys = KeyRing(root=KeyRecord("AKIAIOSFODNN7EXAMPLE", EXAMPLE_SECRET, ACCOUNT, "arn:aws:iam::1:root"))
+    method, path, query, headers, real = _aws_chunked_example()
+    with pytest.raises(AuthError):
+        Authenticator(keys, clock=lambda: 1369353605.0).authenticate(method, path, query, headers, real[:90] + body)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("x-amz-date", "20241399T999999Z"),          # the right shape, not a date
+    ("x-amz-date", "٢٠٢٤٠١٠١T000000Z"),          # digits, but not ASCII ones
+    ("host", "[::1"),                              # what urlsplit refuses
+    ("host", "lone \udc80 surrogate"),             # not encodable
+])
+def test_hostile_header_values_are_refused_never_crash(auth, name, value):
+    method, path, query, headers, body = signed("sagemaker", "list_models")
+    headers = [(k, v) for k, v in headers if k.lower() != name] + [(name, value)]
+    with pytest.raises(AuthError):
+        auth.authenticate(method, path, query, headers, body)
