@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from emulator.auth.errors import AuthError
 from emulator.auth.keys import KeyRecord, KeyRing
 from emulator.auth.sigv2 import verify_presigned_v2
-from emulator.auth.sigv4 import SIGV4_TIMESTAMP, HttpRequest, Signature, check_payload, read_signature, verify
+from emulator.auth.sigv4 import SIGV4_TIMESTAMP, HttpRequest, Signature, check_payload, parse_timestamp, read_signature, verify
 
 MAX_SKEW_SECONDS = 15 * 60
 DEFAULT_REGION = "us-east-1"  # a version 2 presigned URL names no region
@@ -72,7 +72,7 @@ class Authenticator:
                 raise AuthError("presign-expired", "Request has expired",
                                 extra={"Expires": _iso(_utc(claim.expires)), "ServerTime": _iso(_utc(self._clock()))})
             return
-        signed_at = datetime.datetime.strptime(claim.timestamp, SIGV4_TIMESTAMP).replace(tzinfo=datetime.timezone.utc)
+        signed_at = parse_timestamp(claim.timestamp)
         now = datetime.datetime.fromtimestamp(self._clock(), datetime.timezone.utc)
         skew = datetime.timedelta(seconds=self._max_skew)
         if claim.presigned and now > signed_at + datetime.timedelta(seconds=claim.expires):

@@ -3,7 +3,7 @@ pairs, a WSGI environ turned into a dict), and which S3 bucket and key it names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
 
@@ -18,14 +18,19 @@ class HttpRequest:
     headers: tuple[tuple[str, str], ...]
     body: bytes = b""
 
+    first: dict = field(default_factory=dict, compare=False, repr=False)  # name → its first value
+
     @classmethod
     def of(cls, method, raw_path, query_string, headers, body=b"") -> "HttpRequest":
         pairs = headers.items() if isinstance(headers, dict) else headers
-        return cls(_text(method).upper(), _text(raw_path), _text(query_string),
-                   tuple((_text(name).lower(), _text(value)) for name, value in pairs), body or b"")
+        decoded = tuple((_text(name).lower(), _text(value)) for name, value in pairs)
+        first = {}
+        for name, value in decoded:
+            first.setdefault(name, value)
+        return cls(_text(method).upper(), _text(raw_path), _text(query_string), decoded, body or b"", first)
 
     def header(self, name: str) -> str | None:
-        return next((value for key, value in self.headers if key == name), None)
+        return self.first.get(name)
 
     def query(self) -> list[tuple[str, str]]:
         return parse_qsl(self.query_string, keep_blank_values=True)

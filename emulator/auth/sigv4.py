@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from dataclasses import dataclass, replace
 from hashlib import sha256
 from urllib.parse import quote, unquote
@@ -20,8 +20,6 @@ from urllib.parse import quote, unquote
 from botocore.auth import (
     SIGV4_TIMESTAMP, UNSIGNED_PAYLOAD, S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth,
 )
-from botocore.awsrequest import AWSRequest
-from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 
 from emulator.auth.errors import AuthError
@@ -32,6 +30,7 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 _EMPTY_SHA256 = sha256(b"").hexdigest()
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_TIMESTAMP = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 
 
 @dataclass(frozen=True)
@@ -124,13 +123,19 @@ def _claim(credential: str, signed: str, signature: str, timestamp: str, token: 
 
 
 def _is_timestamp(text: str) -> bool:
-    if not re.fullmatch(r"[0-9]{8}T[0-9]{6}Z", text):
-        return False
+    return parse_timestamp(text) is not None
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    """A SigV4 timestamp (20130524T000000Z) as an aware UTC datetime; None if it is not one.
+    By hand: strptime costs more than the whole HMAC chain."""
+    if len(text) != 16 or not _TIMESTAMP.fullmatch(text):
+        return None
     try:
-        datetime.strptime(text, SIGV4_TIMESTAMP)
+        return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[9:11]), int(text[11:13]),
+                        int(text[13:15]), tzinfo=timezone.utc)
     except ValueError:  # 20241399T999999Z has the shape and is no time
-        return False
-    return True
+        return None
 
 
 def _from_http_date(value: str | None) -> str | None:
@@ -154,11 +159,42 @@ class _SignedHeadersOnly:
         self._received = received
 
     def headers_to_sign(self, request):
-        chosen = HTTPHeaders()
-        for name, value in self._received.headers:
-            if name in self._signed:
-                chosen[name] = value
-        return chosen
+        return _Headers((name, value) for name, value in self._received.headers if name in self._signed)
+
+
+class _Headers:
+    """What botocore's canonicalization reads of HTTPHeaders (names, `get_all`, case-insensitive
+    lookup), without the email.message machinery behind it, which cost more than the HMACs."""
+
+    def __init__(self, pairs):
+        self._values: dict[str, list[str]] = {}
+        for name, value in pairs:
+            self._values.setdefault(name.lower(), []).append(value)
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __contains__(self, name) -> bool:
+        return name.lower() in self._values
+
+    def __getitem__(self, name) -> str:
+        return self._values[name.lower()][0]
+
+    def get(self, name, default=None):
+        values = self._values.get(name.lower())
+        return values[0] if values else default
+
+    def get_all(self, name) -> list[str]:
+        return self._values.get(name.lower(), [])
+
+
+class _Wire:
+    """What botocore's signers read of an AWSRequest, for the request as received."""
+
+    def __init__(self, method: str, url: str, headers: _Headers, body: bytes, timestamp: str):
+        self.method, self.url, self.headers, self.body = method, url, headers, body
+        self.params: dict = {}
+        self.context = {"timestamp": timestamp}
 
 
 class _Signer(_SignedHeadersOnly, SigV4Auth):
@@ -187,19 +223,14 @@ class Recomputed:
     canonical_request: str
     string_to_sign: str
     signer: SigV4Auth
-    request: AWSRequest
+    request: _Wire
 
 
 def recompute(secret: str, claim: Signature, received: HttpRequest, query: str) -> Recomputed:
     """The signature `secret` gives this request, with `query` as the canonical query string source."""
     signer = _SIGNERS[(claim.presigned, claim.service == "s3")](secret, claim, received)
     url = f"http://{received.header('host') or 'localhost'}{received.raw_path}" + (f"?{query}" if query else "")
-    headers = HTTPHeaders()
-    for name, value in received.headers:
-        headers[name] = value
-    request = AWSRequest(method=received.method, url=url, data=received.body)
-    request.headers = headers
-    request.context["timestamp"] = claim.timestamp
+    request = _Wire(received.method, url, _Headers(received.headers), received.body, claim.timestamp)
     canonical = signer.canonical_request(request)
     string_to_sign = signer.string_to_sign(request, canonical)
     return Recomputed(signer.signature(string_to_sign, request), canonical, string_to_sign, signer, request)
