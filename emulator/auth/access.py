@@ -152,7 +152,7 @@ class Authorizer:
             return _assumed_roles(request)
         target = request.header("x-amz-target") or ""
         if principal.service == "sagemaker" and target.startswith("SageMaker."):
-            return _sagemaker_arns(target.partition(".")[2], request.body)
+            return _sagemaker_arns(target.partition(".")[2], request.body or b"")
         return []
 
 
@@ -178,7 +178,7 @@ def _s3_action(method: str, on_object: bool, query_names: set[str]) -> str:
 
 
 def _assumed_roles(request: HttpRequest) -> list[tuple[str, str]]:
-    params = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+    params = dict(parse_qsl((request.body or b"").decode("utf-8", "replace"), keep_blank_values=True))
     params.update(request.query())
     if params.get("Action") in ("AssumeRole", "AssumeRoleWithWebIdentity") and params.get("RoleArn"):
         return [("sts:AssumeRole", params["RoleArn"])]

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from emulator.auth.errors import AuthError
 from emulator.auth.keys import KeyRecord, KeyRing
 from emulator.auth.sigv2 import verify_presigned_v2
-from emulator.auth.sigv4 import SIGV4_TIMESTAMP, HttpRequest, Signature, check_payload, parse_timestamp, read_signature, verify
+from emulator.auth.payload import PayloadCheck
+from emulator.auth.request import HttpRequest
+from emulator.auth.sigv4 import SIGV4_TIMESTAMP, Signature, parse_timestamp, read_signature, verify
 
 MAX_SKEW_SECONDS = 15 * 60
 DEFAULT_REGION = "us-east-1"  # a version 2 presigned URL names no region
@@ -50,7 +52,19 @@ class Authenticator:
     def authenticate(self, method, raw_path, query_string, headers, body: bytes = b"") -> Principal:
         """The verified caller of this request, or AuthError. `headers`: ASGI's list of (bytes,
         bytes) pairs or a dict; `raw_path` and `query_string` exactly as on the wire."""
-        request = HttpRequest.of(method, raw_path, query_string, headers, body)
+        principal, payload = self._verify(HttpRequest.of(method, raw_path, query_string, headers, body or b""))
+        payload.feed(body or b"")
+        payload.finish()
+        return principal
+
+    def authenticate_streaming(self, method, raw_path, query_string, headers) -> tuple[Principal, PayloadCheck]:
+        """`authenticate` before the body is read, for a pipeline that streams a large upload: the
+        signature is checked now against the payload hash the request declares (x-amz-content-sha256,
+        which S3 requires); feed the body to the PayloadCheck as it arrives and call its finish()
+        before acknowledging the write. A request whose signature covers an undeclared body is refused."""
+        return self._verify(HttpRequest.of(method, raw_path, query_string, headers, None))
+
+    def _verify(self, request: HttpRequest) -> tuple[Principal, PayloadCheck]:
         claim = read_signature(request)
         if claim is None:
             raise AuthError("missing")
@@ -59,12 +73,17 @@ class Authenticator:
             raise AuthError("unknown-key", extra={"AWSAccessKeyId": claim.access_key})
         self._check_time(claim)
         self._check_token(claim, record)
+        declared = request.header("x-amz-content-sha256")
         if claim.version == 2:
             verify_presigned_v2(record.secret, claim.token, request)
+            payload = PayloadCheck()
+        elif request.body is None and declared is None and not claim.presigned:
+            raise AuthError("unsupported", "Missing required header for this request: x-amz-content-sha256")
         else:
-            check_payload(claim, request, verify(record.secret, claim, request))
-        return Principal(self._account(record, request), claim.access_key, claim.region or DEFAULT_REGION,
-                         claim.service, record.arn, record.internal)
+            payload = verify(record.secret, claim, request).payload_check(claim, declared)
+        principal = Principal(self._account(record, request), claim.access_key, claim.region or DEFAULT_REGION,
+                              claim.service, record.arn, record.internal)
+        return principal, payload
 
     def _check_time(self, claim: Signature) -> None:
         if claim.version == 2:

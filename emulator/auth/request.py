@@ -16,18 +16,18 @@ class HttpRequest:
     raw_path: str
     query_string: str
     headers: tuple[tuple[str, str], ...]
-    body: bytes = b""
+    body: bytes | None = b""  # None: not read yet (a streamed upload)
 
     first: dict = field(default_factory=dict, compare=False, repr=False)  # name → its first value
 
     @classmethod
-    def of(cls, method, raw_path, query_string, headers, body=b"") -> "HttpRequest":
+    def of(cls, method, raw_path, query_string, headers, body: bytes | None = b"") -> "HttpRequest":
         pairs = headers.items() if isinstance(headers, dict) else headers
         decoded = tuple((_text(name).lower(), _text(value)) for name, value in pairs)
         first = {}
         for name, value in decoded:
             first.setdefault(name, value)
-        return cls(_text(method).upper(), _text(raw_path), _text(query_string), decoded, body or b"", first)
+        return cls(_text(method).upper(), _text(raw_path), _text(query_string), decoded, body, first)
 
     def header(self, name: str) -> str | None:
         return self.first.get(name)

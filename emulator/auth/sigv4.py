@@ -4,8 +4,7 @@ A request is verified the way it was signed: botocore's `SigV4Auth` (or `S3SigV4
 query-string signers for presigned URLs) builds the canonical request, the string to sign and the
 HMAC chain from the very bytes on the wire, limited to the headers the caller says it signed.
 Nothing here re-implements the canonical form; what is ours is reading the Authorization header or
-the X-Amz-* query parameters, and the aws-chunked chunk signatures, whose string to sign botocore
-does not build (it signs them only in its CRT path).
+the X-Amz-* query parameters (the body's own check is emulator/auth/payload.py).
 """
 
 from __future__ import annotations
@@ -14,22 +13,19 @@ import hmac
 import re
 from datetime import datetime, timezone
 from dataclasses import dataclass, replace
-from hashlib import sha256
 from urllib.parse import quote, unquote
 
 from botocore.auth import (
-    SIGV4_TIMESTAMP, UNSIGNED_PAYLOAD, S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth,
+    SIGV4_TIMESTAMP, S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth,
 )
 from botocore.credentials import Credentials
 
 from emulator.auth.errors import AuthError
+from emulator.auth.payload import PayloadCheck, payload_check
 from emulator.auth.request import HttpRequest
 from emulator.auth.sigv2 import is_presigned_v2
 
 ALGORITHM = "AWS4-HMAC-SHA256"
-STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
-_EMPTY_SHA256 = sha256(b"").hexdigest()
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _TIMESTAMP = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 
 
@@ -225,6 +221,12 @@ class Recomputed:
     signer: SigV4Auth
     request: _Wire
 
+    def payload_check(self, claim: Signature, declared: str | None) -> PayloadCheck:
+        """What the body must satisfy, its chunk signatures chained from this signature's key."""
+        return payload_check(declared, claim.presigned, claim.signature, claim.timestamp,
+                             self.signer.credential_scope(self.request),
+                             lambda string_to_sign: self.signer.signature(string_to_sign, self.request))
+
 
 def recompute(secret: str, claim: Signature, received: HttpRequest, query: str) -> Recomputed:
     """The signature `secret` gives this request, with `query` as the canonical query string source."""
@@ -265,39 +267,3 @@ def _query_forms(raw: str, presigned: bool) -> list[str]:
     decoded = [tuple(unquote(part.replace("+", " ")) for part in pair.partition("=")[::2]) for pair in pairs]
     canonical = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in decoded)
     return [as_sent] if canonical == as_sent else [as_sent, canonical]
-
-
-def check_payload(claim: Signature, received: HttpRequest, verified: Recomputed) -> None:
-    """The body is the one signed: a hex x-amz-content-sha256 must be its hash, and an aws-chunked
-    body's chunk signatures must chain from the seed signature."""
-    declared = received.header("x-amz-content-sha256")
-    if declared is None or declared == UNSIGNED_PAYLOAD or claim.presigned:
-        return
-    if _HEX64.fullmatch(declared):
-        computed = sha256(received.body).hexdigest()
-        if computed != declared:
-            raise AuthError("content-mismatch", extra={"ClientComputedContentSHA256": declared,
-                                                       "S3ComputedContentSHA256": computed})
-    elif declared.startswith(STREAMING_SIGNED):
-        _check_chunks(claim, received.body, verified)
-
-
-def _check_chunks(claim: Signature, body: bytes, verified: Recomputed) -> None:
-    previous, offset = claim.signature, 0
-    scope = verified.signer.credential_scope(verified.request)
-    while True:
-        line_end = body.find(b"\r\n", offset)
-        size_text, _, signature = body[offset:line_end].decode("latin-1").partition(";chunk-signature=")
-        if line_end < 0 or not signature or not re.fullmatch(r"[0-9a-fA-F]+", size_text):
-            raise AuthError("bad-signature", "The aws-chunked body is not framed as "
-                                             "<hex size>;chunk-signature=<signature>.")
-        size = int(size_text, 16)
-        data = body[line_end + 2:line_end + 2 + size]
-        string_to_sign = "\n".join([f"{ALGORITHM}-PAYLOAD", claim.timestamp, scope, previous, _EMPTY_SHA256,
-                                    sha256(data).hexdigest()])
-        expected = verified.signer.signature(string_to_sign, verified.request)
-        if len(data) != size or not hmac.compare_digest(expected, signature.strip()):
-            raise AuthError("bad-signature", extra={"StringToSign": string_to_sign, "SignatureProvided": signature})
-        if size == 0:
-            return
-        previous, offset = expected, line_end + 2 + size + 2

@@ -440,3 +440,49 @@ def test_hostile_header_values_are_refused_never_crash(auth, name, value):
     headers = [(k, v) for k, v in headers if k.lower() != name] + [(name, value)]
     with pytest.raises(AuthError):
         auth.authenticate(method, path, query, headers, body)
+
+
+# -- bodies checked as they stream in --------------------------------------------------------------
+
+def _fed_in_pieces(check, body: bytes, sizes=(1, 7, 2, 90, 65536, 3)):
+    offset, turn = 0, 0
+    while offset < len(body):
+        size = sizes[turn % len(sizes)]
+        check.feed(body[offset:offset + size])
+        offset, turn = offset + size, turn + 1
+    check.finish()
+
+
+def test_aws_chunked_body_streamed_in_any_pieces_verifies(example_auth):
+    method, path, query, headers, body = _aws_chunked_example()
+    principal, check = example_auth.authenticate_streaming(method, path, query, headers)
+    assert principal.account == ACCOUNT
+    _fed_in_pieces(check, body)
+
+
+@pytest.mark.parametrize("damage", ["changed", "truncated", "unframed"])
+def test_a_damaged_streamed_aws_chunked_body_is_refused(example_auth, damage):
+    method, path, query, headers, body = _aws_chunked_example()
+    body = {"changed": _aws_chunked_example(second=b"b" * 1024)[4], "truncated": body[:-40],
+            "unframed": body.replace(b";chunk-signature=", b";chunk-sig=", 1)}[damage]
+    _, check = example_auth.authenticate_streaming(method, path, query, headers)
+    with pytest.raises(AuthError) as caught:
+        _fed_in_pieces(check, body)
+    assert caught.value.wire("rest-xml").code == "SignatureDoesNotMatch"
+
+
+def test_a_streamed_s3_upload_is_checked_against_its_declared_hash(auth):
+    method, path, query, headers, body = signed("s3", "put_object", {"Bucket": "b", "Key": "k", "Body": b"x" * 100000})
+    _, check = auth.authenticate_streaming(method, path, query, headers)
+    _fed_in_pieces(check, body)
+    _, check = auth.authenticate_streaming(method, path, query, headers)
+    with pytest.raises(AuthError) as caught:
+        _fed_in_pieces(check, b"y" * 100000)
+    assert caught.value.wire("rest-xml").code == "XAmzContentSHA256Mismatch"
+
+
+def test_streaming_a_request_whose_signature_covers_an_undeclared_body_is_refused(auth):
+    method, path, query, headers, _ = signed("sagemaker", "list_models")
+    with pytest.raises(AuthError) as caught:
+        auth.authenticate_streaming(method, path, query, headers)
+    assert "x-amz-content-sha256" in caught.value.wire("json").message
