@@ -26,6 +26,14 @@ class AwsClients:
         self._cache: dict[tuple[str, str, str], object] = {}
         self._lock = threading.Lock()
         self._session = boto3.session.Session()
+        self._credentials = ("smlocal", "smlocal")  # any key does while smlocal checks no signatures
+
+    def use_credentials(self, access_key: str, secret: str) -> None:
+        """Sign with this key pair from now on: with --auth, smlocal's internal key
+        (Authenticator.internal_credentials), the only one allowed to name the account it acts for."""
+        with self._lock:
+            self._credentials = (access_key, secret)
+            self._cache.clear()
 
     def set_endpoint(self, url: str) -> None:
         with self._lock:
@@ -41,7 +49,7 @@ class AwsClients:
             if client is None:
                 client = self._session.client(
                     service, region_name=region, endpoint_url=self.endpoint_url, config=_CONFIG,
-                    aws_access_key_id="smlocal", aws_secret_access_key="smlocal",
+                    aws_access_key_id=self._credentials[0], aws_secret_access_key=self._credentials[1],
                 )
                 client.meta.events.register("before-sign", _account_header(account))
                 self._cache[key] = client

@@ -486,3 +486,14 @@ def test_streaming_a_request_whose_signature_covers_an_undeclared_body_is_refuse
     with pytest.raises(AuthError) as caught:
         auth.authenticate_streaming(method, path, query, headers)
     assert "x-amz-content-sha256" in caught.value.wire("json").message
+
+
+def test_a_presigned_url_made_with_temporary_credentials_carries_and_needs_its_token(auth):
+    creds = _role_credentials()
+    s3 = boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1", aws_access_key_id=creds.access_key_id,
+                      aws_secret_access_key=creds.secret_access_key, aws_session_token=creds.session_token,
+                      config=BotoConfig(signature_version="s3v4"))
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=60)
+    assert auth.authenticate(*presigned(url)).account == "333344445555"
+    without = "&".join(p for p in url.split("&") if not p.startswith("X-Amz-Security-Token="))
+    assert refused(auth, presigned(without), "rest-xml").code == "InvalidToken"

@@ -211,3 +211,16 @@ def test_without_the_authorizer_another_account_reads_the_object():
         assert client(harness, "s3", key, secret).get_object(Bucket=bucket, Key="secret.txt")["Body"].read()
     finally:
         server.shutdown()
+
+
+def test_smlocals_own_clients_sign_with_the_internal_key_and_act_for_any_account(harness):
+    from emulator.aws.clients import AwsClients
+
+    clients = AwsClients(harness[0])
+    bucket = f"own-clients-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(ClientError):  # the default key is nobody's once signatures are checked
+        clients.s3(ACCOUNT_B, "us-east-1").create_bucket(Bucket=bucket)
+    clients.use_credentials(*harness[1].internal_credentials)
+    clients.s3(ACCOUNT_B, "us-east-1").create_bucket(Bucket=bucket)
+    key, secret = user_key(harness, ACCOUNT_B)
+    assert bucket in [b["Name"] for b in client(harness, "s3", key, secret).list_buckets()["Buckets"]]
