@@ -224,3 +224,32 @@ def test_smlocals_own_clients_sign_with_the_internal_key_and_act_for_any_account
     clients.s3(ACCOUNT_B, "us-east-1").create_bucket(Bucket=bucket)
     key, secret = user_key(harness, ACCOUNT_B)
     assert bucket in [b["Name"] for b in client(harness, "s3", key, secret).list_buckets()["Buckets"]]
+
+
+def test_the_aws_cli_works_with_a_key_made_in_smlocals_iam(harness, tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    if not shutil.which("aws"):
+        pytest.skip("the AWS CLI is not installed (pip install awscli)")
+    key, secret = user_key(harness, ACCOUNT_B)
+    environment = {**os.environ, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
+                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": harness[0]}
+    environment.pop("AWS_SESSION_TOKEN", None)
+
+    def aws(*args, ok=True):
+        done = subprocess.run(["aws", *args], capture_output=True, text=True, env=environment, timeout=120)
+        assert (done.returncode == 0) == ok, done.stderr
+        return done.stdout + done.stderr
+
+    assert ACCOUNT_B in aws("sts", "get-caller-identity")
+    bucket = f"cli-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "data.csv").write_text("1,2,3\n")
+    aws("s3", "mb", f"s3://{bucket}")
+    aws("s3", "cp", str(tmp_path / "data.csv"), f"s3://{bucket}/train/data.csv")
+    assert aws("s3", "cp", f"s3://{bucket}/train/data.csv", "-") == "1,2,3\n"
+    url = aws("s3", "presign", f"s3://{bucket}/train/data.csv").strip()
+    assert urllib.request.urlopen(url).read() == b"1,2,3\n"
+    environment["AWS_SECRET_ACCESS_KEY"] = "wrong"
+    assert "SignatureDoesNotMatch" in aws("s3", "ls", f"s3://{bucket}", ok=False)
