@@ -3,7 +3,18 @@
 `Authenticator.authenticate` proves who calls (emulator/auth/authenticator.py), `Authorizer.check`
 refuses other accounts' resources (access.py), `issue_container_credentials` gives a job or
 endpoint container its role's own key (container.py), `exposure_check` decides whether a listening
-address needs `--auth` (exposure.py). `from_config` builds the first two from the Config.
+address needs `--auth` (exposure.py). `from_config` builds the Authenticator from the Config.
+
+The pipeline's seam, after the request context is built and before dispatch (ASGI scope names):
+
+    principal = authenticator.authenticate(scope["method"], scope["raw_path"], scope["query_string"],
+                                           scope["headers"], body)      # or authenticate_streaming
+    authorizer.check(principal, scope["method"], scope["raw_path"], scope["query_string"],
+                     scope["headers"], body)
+    # then: account = principal.account, region = principal.region; moto gets x-moto-account-id
+    # set to principal.account (the caller's own header was refused above)
+  except AuthError as error: error.wire(protocol) for the protocol layer's serializer, or
+    error.render(protocol, request_id) → (status, headers, body) for S3's and query's XML.
 """
 
 from __future__ import annotations
