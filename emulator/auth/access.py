@@ -65,18 +65,17 @@ def resource_policy(arn: str) -> dict | None:
         bucket = s3_backends[owner]["aws"].buckets.get(arn[len("arn:aws:s3:::"):].partition("/")[0])
         return _json(bucket.policy) if bucket is not None else None
     if ":iam::" in arn and ":role/" in arn:
-        from moto.iam.models import iam_backends
-
-        role = next((role for role in dict.get(iam_backends.get(owner) or {}, "aws", _NoRoles()).get_roles()
-                     if role.arn == arn), None)
+        role = _role(owner, arn)
         return _json(role.assume_role_policy_document) if role is not None else None
     return None
 
 
-class _NoRoles:
-    @staticmethod
-    def get_roles():
-        return []
+def _role(account: str, arn: str):
+    """The role in moto's IAM, None when the account or the role was never made."""
+    from moto.iam.models import iam_backends
+
+    backend = dict.get(iam_backends.get(account) or {}, "aws")  # dict.get: never creates a backend
+    return next((role for role in backend.get_roles() if role.arn == arn), None) if backend else None
 
 
 def _json(document) -> dict | None:
@@ -192,4 +191,9 @@ def _sagemaker_arns(operation: str, body: bytes) -> list[tuple[str, str]]:
         return []  # the protocol layer answers SerializationException
     values = document.values() if isinstance(document, dict) else []
     return [(f"sagemaker:{operation}", value) for value in values
-            if isinstance(value, str) and (_ACCOUNT_ARN.match(value) or [None, None])[1] == "sagemaker"]
+            if isinstance(value, str) and _service_of(value) == "sagemaker"]
+
+
+def _service_of(arn: str) -> str | None:
+    match = _ACCOUNT_ARN.match(arn)
+    return match.group(1) if match else None

@@ -65,9 +65,6 @@ def revoke_container_credentials(credentials: ContainerCredentials, region: str 
     backend = sts_backends[credentials.account][partition]
     backend.assumed_roles = [role for role in backend.assumed_roles
                              if role.access_key_id != credentials.access_key_id]
-    dict.get(iam_backends.get(credentials.account) or {}, partition, _Nothing()).access_keys.pop(
-        credentials.access_key_id, None)
-
-
-class _Nothing:
-    access_keys: dict = {}
+    keys = dict.get(iam_backends.get(credentials.account) or {}, partition)  # dict.get: never creates one
+    if keys is not None:
+        keys.access_keys.pop(credentials.access_key_id, None)
