@@ -59,6 +59,8 @@ def resource_owner(arn: str) -> str | None:
 def resource_policy(arn: str) -> dict | None:
     """The resource-based policy that may grant another account: a bucket's policy, a role's trust."""
     owner = resource_owner(arn)
+    if owner is None:
+        return None
     if arn.startswith("arn:aws:s3:::"):
         from moto.s3.models import s3_backends
 
