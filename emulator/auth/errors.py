@@ -15,8 +15,11 @@ from xml.sax.saxutils import escape
 
 from emulator.errors import ServiceError
 
-# the protocol families, as botocore's service models name them
-JSON, REST_JSON, QUERY, REST_XML = "json", "rest-json", "query", "rest-xml"
+# the protocol families, as botocore's service models name them; and "json+query": json sent in
+# query-compatible mode (x-amzn-query-mode: CloudWatch's), which answers the query codes
+JSON, REST_JSON, QUERY, REST_XML, CBOR = "json", "rest-json", "query", "rest-xml", "smithy-rpc-v2-cbor"
+QUERY_JSON = "json+query"
+_QUERY_COMPATIBLE = (QUERY_JSON, CBOR)
 
 _TOKEN_INVALID = "The security token included in the request is invalid."
 _TOKEN_EXPIRED = "The security token included in the request is expired"
@@ -26,7 +29,8 @@ _S3_SIGNATURE = ("The request signature we calculated does not match the signatu
                  "Check your key and signing method.")
 
 # kind → protocol family → (HTTP status, code, AWS's message; None: the error's own detail).
-# rest-json services (SageMaker Runtime) answer the json row's code and message with 403.
+# rest-json services (SageMaker Runtime) answer the json row's code and message with 403; a
+# query-compatible one (CloudWatch in json or CBOR) the query row's, naming it in x-amzn-query-error.
 _TABLE: dict[str, dict[str, tuple[int, str, str | None]]] = {
     "missing": {
         JSON: (400, "MissingAuthenticationTokenException", "Missing Authentication Token"),
@@ -112,7 +116,7 @@ class AuthError(Exception):
         """The code, status and message AWS answers in `protocol` (json, rest-json, query, rest-xml;
         any other botocore protocol answers as json does)."""
         row = _TABLE[self.kind]
-        status, code, message = row.get(protocol) or row[JSON]
+        status, code, message = row.get(protocol) or row[QUERY if protocol in _QUERY_COMPATIBLE else JSON]
         if protocol == REST_JSON:
             status = 403
         return ServiceError(code, message or self.detail, status=status, **self.extra)
@@ -125,7 +129,11 @@ class AuthError(Exception):
         content_type, body = writer(error, request_id)
         headers = [("Content-Type", content_type), ("x-amzn-RequestId", request_id),
                    ("Content-Length", str(len(body)))]
-        if protocol not in (QUERY, REST_XML):
+        if protocol in _QUERY_COMPATIBLE:
+            headers.append(("x-amzn-query-error", f"{error.code};Sender"))
+        if protocol == CBOR:
+            headers.append(("smithy-protocol", "rpc-v2-cbor"))
+        elif protocol not in (QUERY, REST_XML):
             headers.append(("x-amzn-ErrorType", error.code))
         return error.status, headers, body
 
@@ -153,7 +161,28 @@ def _s3_body(error: ServiceError, request_id: str) -> tuple[str, bytes]:
     return "application/xml", body.encode()
 
 
-_WRITERS = {JSON: _json_body, REST_JSON: _rest_json_body, QUERY: _query_body, REST_XML: _s3_body}
+def _cbor_body(error: ServiceError, request_id: str) -> tuple[str, bytes]:
+    return "application/cbor", _cbor_map({"__type": error.code, "message": error.message})
+
+
+def _cbor_map(members: dict[str, str]) -> bytes:
+    """RFC 8949: a map (major type 5) of text strings (major type 3), all this body needs."""
+    return _cbor_head(5, len(members)) + b"".join(
+        _cbor_head(3, len(encoded)) + encoded
+        for pair in members.items() for encoded in (text.encode() for text in pair))
+
+
+def _cbor_head(major: int, length: int) -> bytes:
+    if length < 24:
+        return bytes([major << 5 | length])
+    for extra, width in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if length < 1 << (8 * width):
+            return bytes([major << 5 | extra]) + length.to_bytes(width, "big")
+    raise ValueError("too long for CBOR")
+
+
+_WRITERS = {JSON: _json_body, QUERY_JSON: _json_body, REST_JSON: _rest_json_body, QUERY: _query_body,
+            REST_XML: _s3_body, CBOR: _cbor_body}
 
 
 # signing name → protocol family, for a request without X-Amz-Target
@@ -169,8 +198,10 @@ def protocol_of(headers, raw_path, query_string="") -> str:
 
     request = HttpRequest.of("GET", raw_path, query_string, headers)
     headers, raw_path, query_string = dict(request.headers), request.raw_path, request.query_string
+    if headers.get("smithy-protocol") == "rpc-v2-cbor":
+        return CBOR
     if headers.get("x-amz-target"):
-        return JSON
+        return QUERY_JSON if headers.get("x-amzn-query-mode") == "true" else JSON
     credential = headers.get("authorization", "").partition("Credential=")[2] or query_string.partition(
         "X-Amz-Credential=")[2].replace("%2F", "/")
     parts = credential.split("/")

@@ -497,3 +497,13 @@ def test_a_presigned_url_made_with_temporary_credentials_carries_and_needs_its_t
     assert auth.authenticate(*presigned(url)).account == "333344445555"
     without = "&".join(p for p in url.split("&") if not p.startswith("X-Amz-Security-Token="))
     assert refused(auth, presigned(without), "rest-xml").code == "InvalidToken"
+
+
+def test_a_cbor_refusal_parses_with_botocores_cbor_parser():
+    from botocore.parsers import create_parser
+
+    status, headers, body = AuthError("bad-signature").render("smithy-rpc-v2-cbor", "req-4")
+    parsed = create_parser("smithy-rpc-v2-cbor").parse(
+        {"status_code": status, "headers": {k.lower(): v for k, v in headers}, "body": body}, None)
+    assert status == 403 and parsed["Error"]["Code"] == "SignatureDoesNotMatch"
+    assert parsed["Error"]["Message"].startswith("The request signature we calculated")

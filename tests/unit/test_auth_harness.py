@@ -253,3 +253,20 @@ def test_the_aws_cli_works_with_a_key_made_in_smlocals_iam(harness, tmp_path):
     assert urllib.request.urlopen(url).read() == b"1,2,3\n"
     environment["AWS_SECRET_ACCESS_KEY"] = "wrong"
     assert "SignatureDoesNotMatch" in aws("s3", "ls", f"s3://{bucket}", ok=False)
+
+
+@pytest.mark.parametrize("service, call, status, code", [
+    ("sagemaker", lambda c: c.list_models(), 400, "InvalidSignatureException"),
+    ("sagemaker-runtime", lambda c: c.invoke_endpoint(EndpointName="e", Body=b"1"), 403, "InvalidSignatureException"),
+    ("logs", lambda c: c.describe_log_groups(), 400, "InvalidSignatureException"),
+    ("iam", lambda c: c.list_users(), 403, "SignatureDoesNotMatch"),
+    ("cloudwatch", lambda c: c.list_metrics(), 403, "SignatureDoesNotMatch"),  # CBOR, query-compatible
+])
+def test_botocore_reads_each_refusal_as_the_services_own_error(harness, service, call, status, code):
+    assert error_of(lambda: call(client(harness, service, secret="wrong"))) == (status, code)
+
+
+def test_botocore_reads_an_unsigned_sagemaker_call_as_missing_authentication(harness):
+    unsigned = BotoConfig(signature_version=UNSIGNED, retries={"max_attempts": 1})
+    assert error_of(lambda: client(harness, "sagemaker", config=unsigned).list_models()) == (
+        400, "MissingAuthenticationTokenException")
