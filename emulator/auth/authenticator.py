@@ -4,9 +4,9 @@
 `Principal` (account, key, region, signing service) or raises `AuthError`, in the order AWS checks:
 a signature at all, a well-formed one, a key someone issued, a clock within 15 minutes (or a
 presigned URL not yet expired), the session token of a temporary key, the signature itself, then
-the body it covers. The account is the key's; a caller's `x-moto-account-id` header is refused
-(only smlocal's internal key may name the account it acts for), because ignoring it would still
-let moto read it further down, and a client that sends it expects another account's data.
+the body it covers. The account is the key's; a caller's `x-moto-account-id` header naming another account is refused (only
+smlocal's internal key may name the account it acts for), because ignoring it would still let moto
+read it further down, and a client that sends it expects that account's data.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class Authenticator:
     @staticmethod
     def _account(record: KeyRecord, request: HttpRequest) -> str:
         named = request.header(ACCOUNT_HEADER)
-        if named is None:
+        if named is None or named == record.account:  # naming one's own account changes nothing
             return record.account
         if not record.internal:
             raise AuthError("denied", f"smlocal checks signatures, so the account comes from the access key "

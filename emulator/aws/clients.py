@@ -2,7 +2,8 @@
 
 boto3 clients go over HTTP to smlocal itself (the same moto, the same persistence as any caller)
 and carry the resource's account in moto's `x-moto-account-id` header, so a job of account A reads
-A's buckets whatever access key created it. Log lines are the exception: they are written straight
+A's buckets whatever access key created it. With `--auth` they sign with smlocal's internal key
+(`use_credentials`), the only key whose account header is honoured. Log lines are the exception: they are written straight
 into the in-process moto Logs backend (aws/embedded.LogWriter), since a chatty container would
 otherwise cost more in botocore than in its own work.
 """

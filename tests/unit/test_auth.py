@@ -313,6 +313,10 @@ def test_a_callers_account_header_is_refused(auth):
     assert (error.status, error.code) == (403, "AccessDenied") and "x-moto-account-id" in error.message
 
 
+def test_an_account_header_naming_the_keys_own_account_is_harmless(auth):
+    assert auth.authenticate(*signed("sts", "get_caller_identity", account=ACCOUNT)).account == ACCOUNT
+
+
 def test_smlocals_internal_key_names_the_account_it_acts_for(auth):
     key, secret = auth.internal_credentials
     principal = auth.authenticate(*signed("s3", "list_buckets", key=key, secret=secret, account="999999999999"))
