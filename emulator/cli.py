@@ -7,6 +7,7 @@ import logging
 import sys
 
 from emulator import __version__
+from emulator.auth.startup import prepare_auth, refuse_unless_enforced
 from emulator.config import RUNTIMES, Config
 
 
@@ -44,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--process-image", action="append", metavar="IMAGE=DIR", default=None,
                        help="run IMAGE (a URI or glob) on the process runtime from the local folder DIR, which "
                             "holds its `train` and `serve` programs; repeatable")
+    serve.add_argument("--auth", action="store_true", default=None,
+                       help="check every request's SigV4 signature against the keys smlocal's IAM issued and the "
+                            "root key; accounts come from the keys (SMLOCAL_AUTH=1; off by default on loopback)")
+    serve.add_argument("--auth-root-key", metavar="AKID:SECRET",
+                       help="the root key pair of the default account with --auth (SMLOCAL_AUTH_ROOT_KEY; default: "
+                            "one generated into the data directory and printed at start)")
+    serve.add_argument("--allow-unauthenticated", action="store_true", default=None,
+                       help="serve a non-loopback --host without --auth, meaning it to be open "
+                            "(SMLOCAL_ALLOW_UNAUTHENTICATED=1); without either, such a host is refused")
     serve.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
     return parser
 
@@ -57,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
                 host=args.host, port=args.port, data_dir=args.data_dir, runtime=args.runtime,
                 ephemeral=args.ephemeral, threads=args.threads, max_concurrent_jobs=args.max_concurrent_jobs,
                 data_plane_workers=args.data_plane_workers,
-                stop_grace_seconds=args.stop_grace_seconds, process_images=_process_images(args.process_image))
+                stop_grace_seconds=args.stop_grace_seconds, process_images=_process_images(args.process_image),
+                auth=args.auth, auth_root_key=args.auth_root_key, allow_unauthenticated=args.allow_unauthenticated)
+            refuse_unless_enforced(config)
+            config = prepare_auth(config)
         except ValueError as exc:
             print(f"smlocal: {exc}", file=sys.stderr)
             return 2

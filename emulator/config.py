@@ -35,6 +35,10 @@ class Config:
     process_images: dict = field(default_factory=dict)
     # processes beside the main one that answer InvokeEndpoint (None: one where there is a second CPU)
     data_plane_workers: int | None = None
+    # authentication (emulator/auth/): SigV4 checked against smlocal's IAM and the root key
+    auth: bool = False
+    auth_root_key: str | None = None  # "AKID:SECRET[:ACCOUNT]"; None with auth on: kept in the data dir
+    allow_unauthenticated: bool = False  # serve a non-loopback address without auth, on purpose
 
     def workers(self) -> int:
         """Data-plane workers to start."""
@@ -70,6 +74,12 @@ class Config:
             values["data_plane_workers"] = int(env["SMLOCAL_DATA_PLANE_WORKERS"])
         if "SMLOCAL_PROCESS_IMAGES" in env:
             values["process_images"] = json.loads(env["SMLOCAL_PROCESS_IMAGES"])
+        if env.get("SMLOCAL_AUTH", "").lower() in ("1", "true", "yes"):
+            values["auth"] = True
+        if env.get("SMLOCAL_AUTH_ROOT_KEY"):
+            values["auth_root_key"] = env["SMLOCAL_AUTH_ROOT_KEY"]
+        if env.get("SMLOCAL_ALLOW_UNAUTHENTICATED", "").lower() in ("1", "true", "yes"):
+            values["allow_unauthenticated"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"]).expanduser()

@@ -2,7 +2,8 @@
 
 boto3 clients go over HTTP to smlocal itself (the same moto, the same persistence as any caller)
 and carry the resource's account in moto's `x-moto-account-id` header, so a job of account A reads
-A's buckets whatever access key created it. Log lines are the exception: they are written straight
+A's buckets whatever access key created it. With `--auth` they sign with smlocal's internal key
+(`use_credentials`), the only key whose account header is honoured. Log lines are the exception: they are written straight
 into the in-process moto Logs backend (aws/embedded.LogWriter), since a chatty container would
 otherwise cost more in botocore than in its own work.
 """
@@ -26,6 +27,14 @@ class AwsClients:
         self._cache: dict[tuple[str, str, str], object] = {}
         self._lock = threading.Lock()
         self._session = boto3.session.Session()
+        self._credentials = ("smlocal", "smlocal")  # any key does while smlocal checks no signatures
+
+    def use_credentials(self, access_key: str, secret: str) -> None:
+        """Sign with this key pair from now on: with --auth, smlocal's internal key
+        (Authenticator.internal_credentials), the only one allowed to name the account it acts for."""
+        with self._lock:
+            self._credentials = (access_key, secret)
+            self._cache.clear()
 
     def set_endpoint(self, url: str) -> None:
         with self._lock:
@@ -41,7 +50,7 @@ class AwsClients:
             if client is None:
                 client = self._session.client(
                     service, region_name=region, endpoint_url=self.endpoint_url, config=_CONFIG,
-                    aws_access_key_id="smlocal", aws_secret_access_key="smlocal",
+                    aws_access_key_id=self._credentials[0], aws_secret_access_key=self._credentials[1],
                 )
                 client.meta.events.register("before-sign", _account_header(account))
                 self._cache[key] = client
