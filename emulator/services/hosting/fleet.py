@@ -17,6 +17,7 @@ from pathlib import Path
 
 import urllib3
 
+from emulator.runtime import contract
 from emulator.runtime.base import Runtime, RuntimeUnavailable, ServerSpec
 from emulator.services.hosting.router import Instance
 from emulator.services.training.channels import fetch, split_s3_uri
@@ -101,7 +102,7 @@ class InstanceLauncher:
                 server = self.runtime.start_server(ServerSpec(
                     endpoint=self.endpoint, variant=variant, instance_id=instance_id, image=container.image,
                     root=self.work / variant / instance_id / str(index), model_dir=container.model_dir,
-                    environment=dict(container.environment), hostname=container.hostname))
+                    environment=self._environment(container), hostname=container.hostname))
                 servers.append(server)
                 if index == 0:  # made while the first container boots; its output waits in the pipe
                     stream = self._stream(f"{variant}/{instance_id}")
@@ -114,6 +115,12 @@ class InstanceLauncher:
             raise
         arn = (f"arn:aws:logs:{self.region}:{self.account}:log-group:{self.group}:log-stream:{variant}/{instance_id}")
         return Instance(instance_id, servers, [c.hostname for c in containers], log_stream_arn=arn)
+
+    def _environment(self, container: Container) -> dict:
+        """The model's variables over how the container reaches smlocal as AWS (region, endpoint,
+        credentials)."""
+        return {**contract.aws_environment(self.region, self.runtime.container_endpoint_url()),
+                **container.environment}
 
     def _stream(self, name: str) -> LogStream | None:
         if self.log_writer is None:
