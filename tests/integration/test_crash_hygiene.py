@@ -159,3 +159,52 @@ def test_the_health_check_names_the_instance_kept_in_the_data_directory(serve, t
     first.kill(signal.SIGTERM)
     second = serve()
     assert requests.get(f"{second.url}/_smlocal/health", timeout=5).json()["instance"] == instance
+
+
+def test_docker_leftovers_go_at_the_restart_deleted_containers_are_removed_and_a_stop_leaves_none(tmp_path):
+    """On a Docker engine shared with other servers: a server's containers carry its instance id; a
+    restart on the same data directory removes the killed run's containers before restoring;
+    DeleteEndpoint and SIGTERM leave no container of it, running or exited."""
+    from tests.training.conftest import BYO_IMAGE, runtime_or_skip
+
+    runtime_or_skip("docker", BYO_IMAGE, "crash hygiene")
+    import docker
+
+    engine = docker.from_env().api  # lists without inspecting: other servers' containers come and go
+    data = tmp_path / "data"
+    first = Serve(data, tmp_path / "first.log", "--runtime", "docker", "--data-plane-workers", "0")
+    try:
+        instance = requests.get(f"{first.url}/_smlocal/health", timeout=5).json()["instance"]
+        mine = {"label": f"smlocal.owner={instance}"}
+        sm = first.client("sagemaker")
+        endpoint = _docker_endpoint(sm, BYO_IMAGE, instances=2)
+        before = {c["Id"] for c in engine.containers(all=True, filters=mine)}
+        assert len(before) == 2
+        first.kill(signal.SIGKILL)
+    finally:
+        first.process.kill()
+    second = Serve(data, tmp_path / "second.log", "--runtime", "docker", "--data-plane-workers", "0")
+    try:
+        assert not before & {c["Id"] for c in engine.containers(all=True)}, "the killed run's containers live on"
+        sm = second.client("sagemaker")
+        wait_for(lambda: sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"], lambda s: s == "InService",
+                 timeout=120)
+        assert len(engine.containers(all=True, filters=mine)) == 2
+        sm.delete_endpoint(EndpointName=endpoint)
+        wait_for(lambda: engine.containers(all=True, filters=mine), lambda left: not left, timeout=60)
+        _docker_endpoint(sm, BYO_IMAGE, instances=2)
+        assert second.kill(signal.SIGTERM, timeout=60) == 0, second.output()
+        assert engine.containers(all=True, filters=mine) == []
+    finally:
+        second.process.kill()
+
+
+def _docker_endpoint(sm, image: str, instances: int) -> str:
+    model, name = unique("model"), unique("endpoint")
+    sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image})
+    config = make_config(sm, model, variants=[{"VariantName": "AllTraffic", "ModelName": model,
+                                               "InstanceType": "ml.m5.large", "InitialInstanceCount": instances}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    wait_for(lambda: sm.describe_endpoint(EndpointName=name)["EndpointStatus"], lambda s: s == "InService",
+             timeout=120)
+    return name
