@@ -35,6 +35,8 @@ class Config:
     process_images: dict = field(default_factory=dict)
     # processes beside the main one that answer InvokeEndpoint (None: one where there is a second CPU)
     data_plane_workers: int | None = None
+    # give each training host the vCPUs and memory of its instance type (emulator/runtime/instance_types.py)
+    instance_limits: bool = False
 
     def workers(self) -> int:
         """Data-plane workers to start."""
@@ -58,6 +60,8 @@ class Config:
             values["runtime"] = env["SMLOCAL_RUNTIME"]
         if env.get("SMLOCAL_EPHEMERAL", "").lower() in ("1", "true", "yes"):
             values["ephemeral"] = True
+        if env.get("SMLOCAL_INSTANCE_LIMITS", "").lower() in ("1", "true", "yes"):
+            values["instance_limits"] = True
         if "SMLOCAL_THREADS" in env:
             values["threads"] = int(env["SMLOCAL_THREADS"])
         if "SMLOCAL_STOP_GRACE_SECONDS" in env:

@@ -77,6 +77,11 @@ class TrainingProcess:
     def remove(self) -> None:
         """Free whatever the host held (container, process group)."""
 
+    def out_of_memory(self) -> bool:
+        """Whether it was killed for using more memory than its instance type has (where the
+        runtime can tell; call before `remove`)."""
+        return False
+
     def halt(self, grace_seconds: float) -> None:
         """Stop it (SIGTERM, SIGKILL after the grace) and free what it held."""
         self.terminate(grace_seconds)
@@ -124,6 +129,7 @@ class Runtime:
 
     name = "base"
     owner = ""
+    instance_limits = False  # give training hosts their instance type's vCPUs and memory
 
     def __init__(self):
         self._handles: list = []

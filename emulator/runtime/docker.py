@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import ipaddress
+import os
 import threading
 import time
 import uuid
@@ -23,6 +24,7 @@ from emulator.runtime import contract
 from emulator.runtime.base import (READ_PAUSE_SECONDS, Runtime, RuntimeUnavailable, ServerProcess, ServerSpec,
                                    TrainingHostSpec, TrainingProcess, split_lines)
 from emulator.runtime.images import BUILTIN_IMAGE, resolve
+from emulator.runtime.instance_types import resources
 
 GPU_FAMILIES = ("ml.p", "ml.g", "ml.trn", "ml.inf")
 LABEL = "smlocal"
@@ -99,6 +101,12 @@ class Container(TrainingProcess):
         except Exception:
             pass
         self._exited.wait(30)
+
+    def out_of_memory(self) -> bool:
+        try:
+            return bool(self.client.api.inspect_container(self.id)["State"].get("OOMKilled"))
+        except Exception:  # removed already: nothing tells any more
+            return False
 
     def remove(self) -> None:
         try:
@@ -180,6 +188,7 @@ class DockerRuntime(Runtime):
             device_requests=self._gpus(spec.instance_type),
             extra_hosts=self._hosts_file(spec),
             init=False,
+            **self._limits(spec.instance_type),
         )
         networking = None
         if spec.network and not spec.network_isolation:
@@ -247,6 +256,15 @@ class DockerRuntime(Runtime):
                 network.remove()
             except Exception:  # still in use by a container of another server: not ours to force
                 pass
+
+    def _limits(self, instance_type: str) -> dict:
+        """With --instance-limits, the instance type's vCPUs (at most this machine's) and memory,
+        with no swap beyond it (SageMaker's hosts have none)."""
+        given = resources(instance_type) if self.instance_limits else None
+        if given is None:
+            return {}
+        cpus = min(given.cpus, os.cpu_count() or given.cpus)
+        return {"nano_cpus": cpus * 10 ** 9, "mem_limit": given.memory_bytes, "memswap_limit": given.memory_bytes}
 
     def _hosts_file(self, spec: TrainingHostSpec) -> dict | None:
         if spec.network_isolation:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ from emulator.runtime.ownership import PIDS_FOLDER, PidFiles
 from emulator.runtime.base import (READ_PAUSE_SECONDS, Runtime, RuntimeUnavailable, ServerProcess, ServerSpec,
                                    TrainingHostSpec, TrainingProcess, split_lines)
 from emulator.runtime.images import ImageTarget, resolve
+from emulator.runtime.instance_types import resources
 
 _SPEC = importlib.util.find_spec("algorithms")
 _ALGORITHMS_HOME = str(Path(_SPEC.origin).parent.parent) if _SPEC and _SPEC.origin else ""
@@ -193,7 +195,19 @@ class ProcessRuntime(Runtime):
         env = self._environment({**spec.environment, contract.ROOT_ENV: str(spec.root)}, target)
         if len(spec.hosts) > 1:
             env[contract.HOSTS_ENV] = "{" + ",".join(f'"{h}": "127.0.0.1"' for h in spec.hosts) + "}"
-        return self._track(LocalProcess(self._spawn(command, spec.root, env), self.pid_files))
+        popen = self._spawn(command, spec.root, env)
+        self._limit_memory(popen.pid, spec.instance_type)
+        return self._track(LocalProcess(popen, self.pid_files))
+
+    def _limit_memory(self, pid: int, instance_type: str) -> None:
+        """With --instance-limits, the instance type's memory as the process's address-space limit
+        (its children inherit it). Processes get no CPU limit: that needs Docker."""
+        given = resources(instance_type) if self.instance_limits else None
+        if given is not None:
+            try:
+                resource.prlimit(pid, resource.RLIMIT_AS, (given.memory_bytes, given.memory_bytes))
+            except (OSError, ValueError):  # it exited already
+                pass
 
     def start_server(self, spec: ServerSpec) -> ServerProcess:
         target = resolve(spec.image, self.process_images)

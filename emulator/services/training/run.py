@@ -25,6 +25,8 @@ from emulator.services.training.metrics import MetricParser
 
 log = logging.getLogger("smlocal.training")
 CHECKPOINT_SYNC_SECONDS = 5.0
+OUT_OF_MEMORY = ("ClientError: Please use an instance type with more memory, or reduce the size of job data "
+                 "processed on an instance.")  # AWS's FailureReason for a host killed for its memory
 
 
 class TrainingRun(threading.Thread):
@@ -276,10 +278,12 @@ class TrainingRun(threading.Thread):
             return ("Stopped", "MaxRuntimeExceeded", None, fields)
         if ending.startswith("pipe:"):
             return ("Failed", "Failed", ending[5:], fields)
-        for host, code in zip(hosts, codes):
+        for host, code, process in zip(hosts, codes, self.processes):
             if code not in (0, None):
                 failure = trees[host].failure
-                if failure.is_file():
+                if process.out_of_memory():
+                    reason = OUT_OF_MEMORY
+                elif failure.is_file():
                     reason = failure.read_text(errors="replace")[: contract.FAILURE_REASON_LIMIT]
                 else:
                     reason = f"AlgorithmError: Exit Code: {code}"
