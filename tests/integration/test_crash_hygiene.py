@@ -12,6 +12,7 @@ everything at once with a short grace.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -22,27 +23,16 @@ import pytest
 import requests
 
 from tests.integration.helpers import IMAGE, ROLE, make_config, training_request, unique, wait_for
-from tests.integration.test_restart import Serve, _alive
+from tests.integration.test_restart import _alive, serve  # noqa: F401  (a fixture)
 
 PROBE = Path(__file__).resolve().parents[1] / "programs" / "probe"
 
 
 @pytest.fixture()
-def serve(tmp_path):
+def probe_serve(serve):  # noqa: F811  (the fixture imported above)
     """Start `smlocal serve` on the process runtime (the probe registered as IMAGE) on one data dir."""
-    started: list[Serve] = []
-
-    def start(*extra: str) -> Serve:
-        server = Serve(tmp_path / "data", tmp_path / f"serve-{len(started)}.log", "--runtime", "process",
-                       "--process-image", f"{IMAGE}={PROBE}", "--data-plane-workers", "0", *extra)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait(30)
+    return functools.partial(serve, "--runtime", "process", "--process-image", f"{IMAGE}={PROBE}",
+                             "--data-plane-workers", "0")
 
 
 def pids(log: Path, *kinds: str) -> list[int]:
@@ -88,8 +78,8 @@ def invoke(runtime, endpoint: str) -> dict:
     return json.loads(answer["Body"].read())
 
 
-def test_after_sigkill_nothing_lives_on_and_the_restart_restores_honestly(serve, tmp_path):
-    first = serve()
+def test_after_sigkill_nothing_lives_on_and_the_restart_restores_honestly(probe_serve, tmp_path):
+    first = probe_serve()
     sm, s3 = first.client("sagemaker"), first.client("s3")
     serve_log, train_log = tmp_path / "serve-pids", tmp_path / "train-pids"
     endpoint = probe_endpoint(sm, serve_log, instances=2, delay=1.5)
@@ -100,7 +90,7 @@ def test_after_sigkill_nothing_lives_on_and_the_restart_restores_honestly(serve,
     first.kill(signal.SIGKILL)
     wait_gone(children, 5.0, "smlocal was killed")
 
-    second = serve()
+    second = probe_serve()
     sm, runtime = second.client("sagemaker"), second.client("sagemaker-runtime")
     assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"  # its servers sleep 1.5 s
     assert invoke(runtime, endpoint)["PID_LOG"] == str(serve_log)  # waited for it instead of "not found"
@@ -113,10 +103,10 @@ def test_after_sigkill_nothing_lives_on_and_the_restart_restores_honestly(serve,
     assert len(list((work / "endpoints").iterdir())) == 1  # the restored fleet's folder, no other
 
 
-def test_leftovers_of_a_run_whose_reaper_died_too_are_removed_before_the_restart_restores(serve, tmp_path):
+def test_leftovers_of_a_run_whose_reaper_died_too_are_removed_before_the_restart_restores(probe_serve, tmp_path):
     """The pid files: if even the reaper was killed, the next start on the data directory kills the
     earlier run's children (and only those) before it restores anything."""
-    first = serve()
+    first = probe_serve()
     train_log = tmp_path / "train-pids"
     lingering_job(first.client("sagemaker"), first.client("s3"), train_log)
     children = pids(train_log, "train", "child")
@@ -126,12 +116,12 @@ def test_leftovers_of_a_run_whose_reaper_died_too_are_removed_before_the_restart
     time.sleep(1.0)
     assert all(_alive(pid) for pid in children), "the children should have outlived a server and reaper killed"
 
-    serve()  # answers its health check only after the leftovers were removed
+    probe_serve()  # answers its health check only after the leftovers were removed
     wait_gone(children, 1.0, "the restart on the same data directory")
 
 
-def test_sigterm_stops_servers_that_ignore_it_at_once_with_a_short_grace(serve, tmp_path):
-    server = serve()
+def test_sigterm_stops_servers_that_ignore_it_at_once_with_a_short_grace(probe_serve, tmp_path):
+    server = probe_serve()
     serve_log = tmp_path / "serve-pids"
     probe_endpoint(server.client("sagemaker"), serve_log, instances=3)
     children = pids(serve_log, "serve")
@@ -152,16 +142,16 @@ def _reaper_of(server_pid: int) -> int:
     raise AssertionError("the server started no reaper")
 
 
-def test_the_health_check_names_the_instance_kept_in_the_data_directory(serve, tmp_path):
-    first = serve()
+def test_the_health_check_names_the_instance_kept_in_the_data_directory(probe_serve, tmp_path):
+    first = probe_serve()
     instance = requests.get(f"{first.url}/_smlocal/health", timeout=5).json()["instance"]
     assert (tmp_path / "data" / "instance").read_text().strip() == instance
     first.kill(signal.SIGTERM)
-    second = serve()
+    second = probe_serve()
     assert requests.get(f"{second.url}/_smlocal/health", timeout=5).json()["instance"] == instance
 
 
-def test_docker_leftovers_go_at_the_restart_deleted_containers_are_removed_and_a_stop_leaves_none(tmp_path):
+def test_docker_leftovers_go_at_the_restart_deleted_containers_are_removed_and_a_stop_leaves_none(serve):  # noqa: F811
     """On a Docker engine shared with other servers: a server's containers carry its instance id; a
     restart on the same data directory removes the killed run's containers before restoring;
     DeleteEndpoint and SIGTERM leave no container of it, running or exited."""
@@ -171,32 +161,25 @@ def test_docker_leftovers_go_at_the_restart_deleted_containers_are_removed_and_a
     import docker
 
     engine = docker.from_env().api  # lists without inspecting: other servers' containers come and go
-    data = tmp_path / "data"
-    first = Serve(data, tmp_path / "first.log", "--runtime", "docker", "--data-plane-workers", "0")
-    try:
-        instance = requests.get(f"{first.url}/_smlocal/health", timeout=5).json()["instance"]
-        mine = {"label": f"smlocal.owner={instance}"}
-        sm = first.client("sagemaker")
-        endpoint = _docker_endpoint(sm, BYO_IMAGE, instances=2)
-        before = {c["Id"] for c in engine.containers(all=True, filters=mine)}
-        assert len(before) == 2
-        first.kill(signal.SIGKILL)
-    finally:
-        first.process.kill()
-    second = Serve(data, tmp_path / "second.log", "--runtime", "docker", "--data-plane-workers", "0")
-    try:
-        assert not before & {c["Id"] for c in engine.containers(all=True)}, "the killed run's containers live on"
-        sm = second.client("sagemaker")
-        wait_for(lambda: sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"], lambda s: s == "InService",
-                 timeout=120)
-        assert len(engine.containers(all=True, filters=mine)) == 2
-        sm.delete_endpoint(EndpointName=endpoint)
-        wait_for(lambda: engine.containers(all=True, filters=mine), lambda left: not left, timeout=60)
-        _docker_endpoint(sm, BYO_IMAGE, instances=2)
-        assert second.kill(signal.SIGTERM, timeout=60) == 0, second.output()
-        assert engine.containers(all=True, filters=mine) == []
-    finally:
-        second.process.kill()
+    first = serve("--runtime", "docker", "--data-plane-workers", "0")
+    instance = requests.get(f"{first.url}/_smlocal/health", timeout=5).json()["instance"]
+    mine = {"label": f"smlocal.owner={instance}"}
+    endpoint = _docker_endpoint(first.client("sagemaker"), BYO_IMAGE, instances=2)
+    before = {c["Id"] for c in engine.containers(all=True, filters=mine)}
+    assert len(before) == 2
+    first.kill(signal.SIGKILL)
+
+    second = serve("--runtime", "docker", "--data-plane-workers", "0")
+    assert not before & {c["Id"] for c in engine.containers(all=True)}, "the killed run's containers live on"
+    sm = second.client("sagemaker")
+    wait_for(lambda: sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"], lambda s: s == "InService",
+             timeout=120)
+    assert len(engine.containers(all=True, filters=mine)) == 2
+    sm.delete_endpoint(EndpointName=endpoint)
+    wait_for(lambda: engine.containers(all=True, filters=mine), lambda left: not left, timeout=60)
+    _docker_endpoint(sm, BYO_IMAGE, instances=2)
+    assert second.kill(signal.SIGTERM, timeout=60) == 0, second.output()
+    assert engine.containers(all=True, filters=mine) == []
 
 
 def _docker_endpoint(sm, image: str, instances: int) -> str:
