@@ -254,7 +254,7 @@ class DockerRuntime(Runtime):
         for network in self.client.networks.list(filters=mine):
             try:
                 network.remove()
-            except Exception:  # still in use by a container of another server: not ours to force
+            except Exception:  # a container is still attached to it: left for the next start
                 pass
 
     def _limits(self, instance_type: str) -> dict:
