@@ -7,6 +7,7 @@ under uvicorn (emulator/http_server.py) until SIGINT/SIGTERM.
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 import tempfile
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from emulator.providers.models import ModelsProvider
 from emulator.providers.runtime import RuntimeProvider
 from emulator.providers.tags import TagsProvider
 from emulator.providers.training_jobs import TrainingJobsProvider
+from emulator.runtime.ownership import PIDS_FOLDER, owner_id
 from emulator.runtime.select import create_runtime
 from emulator.services.hosting import HostingService
 from emulator.services.hosting.metrics import InvocationMetrics
@@ -35,6 +37,9 @@ from emulator.services.background import BackgroundTasks
 from emulator.store import Store
 
 log = logging.getLogger("smlocal")
+# When smlocal stops, what still runs gets this long after SIGTERM, all at once, before SIGKILL: a
+# server that ignores SIGTERM (werkzeug's, as PID 1 of a container) must not hold the stop long.
+SHUTDOWN_GRACE_SECONDS = 3.0
 
 
 @dataclass
@@ -59,6 +64,9 @@ class App:
         self.router = Router(metrics=self.metrics.record)
         self._scratch = tempfile.TemporaryDirectory(prefix="smlocal-work-") if data_dir is None else None
         work_dir = Path(self._scratch.name) if self._scratch else data_dir / "work"
+        self.owner = owner_id(data_dir)
+        self.runtime.claim(self.owner, work_dir)  # an earlier run's processes and containers go first,
+        _clear_work(work_dir)  # then their folders: nothing restored reuses one
         self.services = Services(
             training=TrainingService(
                 self.store, self.runtime, self.background, clients=self.clients, work_dir=work_dir,
@@ -105,12 +113,16 @@ class App:
             "status": "running",
             "version": __version__,
             "runtime": self.runtime.name,
+            "instance": self.owner,  # what this server's processes and containers are labelled with
             "ephemeral": self.config.ephemeral,
             "data_dir": None if self.config.ephemeral else str(self.config.data_dir),
             "data_plane_workers": self.data_plane.status() if self.data_plane is not None else [],
         }
 
     def close(self) -> None:
+        self.services.training.abandon_runs()
+        self.services.hosting.stop_watching()
+        self.runtime.halt_everything(SHUTDOWN_GRACE_SECONDS)  # all at once, then each service ends
         self.metrics.close()
         self.services.hosting.close()
         self.services.training.close()
@@ -120,6 +132,17 @@ class App:
         self.s3.close()
         if self._scratch is not None:
             self._scratch.cleanup()
+
+
+def _clear_work(work_dir: Path) -> None:
+    """Remove the work folders of jobs and instances of an earlier run (the pid records were read)."""
+    for entry in work_dir.iterdir() if work_dir.is_dir() else ():
+        if entry.name == PIDS_FOLDER:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def create_app(config: Config) -> App:

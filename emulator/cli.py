@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the service on one port (SageMaker, SageMaker Runtime, S3, CloudWatch Logs, STS, IAM)",
         description="Run smlocal. Every flag also reads an SMLOCAL_* environment variable "
                     "(SMLOCAL_HOST, SMLOCAL_PORT, SMLOCAL_DATA_DIR, SMLOCAL_RUNTIME, SMLOCAL_EPHEMERAL, "
-                    "SMLOCAL_DATA_PLANE_WORKERS).",
+                    "SMLOCAL_DATA_PLANE_WORKERS, SMLOCAL_INSTANCE_LIMITS).",
     )
     serve.add_argument("--host", help="address to bind (default 127.0.0.1; never 0.0.0.0 unless you mean it)")
     serve.add_argument("--port", type=int, help="port to listen on (default 4580; 0 picks a free one)")
@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="training jobs that run at once; the rest wait in Starting (default 4)")
     serve.add_argument("--stop-grace-seconds", type=float,
                        help="seconds between SIGTERM and SIGKILL when a job is stopped (default 120, as AWS)")
+    serve.add_argument("--instance-limits", action="store_true", default=None,
+                       help="give each training host the vCPUs and memory of its instance type, as AWS does "
+                            "(ml.m5.large: 2 CPUs, 8 GiB); memory past it fails the job as on AWS. Docker: CPUs "
+                            "and memory; process runtime: memory only (address-space limit)")
     serve.add_argument("--process-image", action="append", metavar="IMAGE=DIR", default=None,
                        help="run IMAGE (a URI or glob) on the process runtime from the local folder DIR, which "
                             "holds its `train` and `serve` programs; repeatable")
@@ -66,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             config = Config.from_env(
                 host=args.host, port=args.port, data_dir=args.data_dir, runtime=args.runtime,
                 ephemeral=args.ephemeral, threads=args.threads, max_concurrent_jobs=args.max_concurrent_jobs,
-                data_plane_workers=args.data_plane_workers,
+                data_plane_workers=args.data_plane_workers, instance_limits=args.instance_limits,
                 stop_grace_seconds=args.stop_grace_seconds, process_images=_process_images(args.process_image),
                 auth=args.auth, auth_root_key=args.auth_root_key, allow_unauthenticated=args.allow_unauthenticated)
             refuse_unless_enforced(config)

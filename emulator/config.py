@@ -39,6 +39,8 @@ class Config:
     auth: bool = False
     auth_root_key: str | None = None  # "AKID:SECRET[:ACCOUNT]"; None with auth on: kept in the data dir
     allow_unauthenticated: bool = False  # serve a non-loopback address without auth, on purpose
+    # give each training host the vCPUs and memory of its instance type (emulator/runtime/instance_types.py)
+    instance_limits: bool = False
 
     def workers(self) -> int:
         """Data-plane workers to start."""
@@ -62,6 +64,8 @@ class Config:
             values["runtime"] = env["SMLOCAL_RUNTIME"]
         if env.get("SMLOCAL_EPHEMERAL", "").lower() in ("1", "true", "yes"):
             values["ephemeral"] = True
+        if env.get("SMLOCAL_INSTANCE_LIMITS", "").lower() in ("1", "true", "yes"):
+            values["instance_limits"] = True
         if "SMLOCAL_THREADS" in env:
             values["threads"] = int(env["SMLOCAL_THREADS"])
         if "SMLOCAL_STOP_GRACE_SECONDS" in env:

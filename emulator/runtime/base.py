@@ -7,6 +7,8 @@ their own threads.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -54,8 +56,15 @@ class TrainingHostSpec:
 class TrainingProcess:
     """A running training host: its merged stdout/stderr lines, its exit, its stop."""
 
+    removed = False  # set by `remove()`: nothing of it is left
+
     def lines(self) -> Iterator[str]:
         raise NotImplementedError
+
+    def stamped_lines(self) -> Iterator[tuple[float, str]]:
+        """(when it was written, line): where the runtime cannot tell, when it was read."""
+        for line in self.lines():
+            yield time.time(), line
 
     def wait(self, timeout: float | None = None) -> int | None:
         """The exit code, or None if still running after `timeout` seconds."""
@@ -67,6 +76,16 @@ class TrainingProcess:
 
     def remove(self) -> None:
         """Free whatever the host held (container, process group)."""
+
+    def out_of_memory(self) -> bool:
+        """Whether it was killed for using more memory than its instance type has (where the
+        runtime can tell; call before `remove`)."""
+        return False
+
+    def halt(self, grace_seconds: float) -> None:
+        """Stop it (SIGTERM, SIGKILL after the grace) and free what it held."""
+        self.terminate(grace_seconds)
+        self.remove()
 
 
 @dataclass
@@ -88,6 +107,7 @@ class ServerProcess:
     """A running serving container or process: where it answers, its output, its exit, its stop."""
 
     url: str = ""
+    removed = False  # set once stopped and removed
 
     def lines(self) -> Iterator[str]:
         raise NotImplementedError
@@ -98,9 +118,48 @@ class ServerProcess:
     def stop(self, grace_seconds: float) -> None:
         raise NotImplementedError
 
+    def halt(self, grace_seconds: float) -> None:
+        self.stop(grace_seconds)
+
 
 class Runtime:
+    """Besides running things, a runtime keeps what it started (`_track`), so that smlocal's own stop
+    halts all of it at once (`halt_everything`), and, once it knows which server it runs for
+    (`claim`), removes what an earlier run of that server left behind."""
+
     name = "base"
+    owner = ""
+    instance_limits = False  # give training hosts their instance type's vCPUs and memory
+
+    def __init__(self):
+        self._handles: list = []
+        self._tracking_lock = threading.Lock()
+
+    def claim(self, owner: str, work_dir: Path) -> None:
+        """Run for the server `owner` (emulator/runtime/ownership.py), whose local state lives under
+        `work_dir`; call before anything starts: what a killed earlier run of it left is removed."""
+        self.owner, self.work_dir = owner, Path(work_dir)
+        self.remove_leftovers()
+
+    def remove_leftovers(self) -> None:
+        """Remove what carries this server's owner id from an earlier run."""
+
+    def _track(self, handle):
+        """Remember a started host or server until it is removed; returns it."""
+        with self._tracking_lock:
+            self._handles = [h for h in self._handles if not h.removed] + [handle]
+        return handle
+
+    def halt_everything(self, grace_seconds: float) -> None:
+        """Stop and remove everything this runtime started and did not remove, all at once: each
+        may take the whole grace, and the stop of smlocal waits for only one grace."""
+        with self._tracking_lock:
+            handles, self._handles = [h for h in self._handles if not h.removed], []
+        threads = [threading.Thread(target=_quietly_halt, args=(h, grace_seconds), daemon=True) for h in handles]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(grace_seconds + 30)
 
     def run_training(self, spec: TrainingHostSpec) -> TrainingProcess:
         raise RuntimeUnavailable(f"The {self.name} runtime cannot run training jobs.")
@@ -130,3 +189,10 @@ class Runtime:
 
     def close(self) -> None:
         return None
+
+
+def _quietly_halt(handle, grace_seconds: float) -> None:
+    try:
+        handle.halt(grace_seconds)
+    except Exception:  # an engine gone away: nothing more to stop
+        pass

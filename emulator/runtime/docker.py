@@ -4,11 +4,17 @@ SageMaker's way: `docker run IMAGE train` with the host's /opt/ml bind-mounted, 
 bridge network per multi-host job on which hosts resolve each other by name, no network at all
 under EnableNetworkIsolation, GPUs only where the engine has them. Containers reach smlocal (for
 S3) on the default bridge's gateway address, where smlocal also listens.
+
+Every container and network carries the server's owner id (label `smlocal.owner`, see
+emulator/runtime/ownership.py): several servers share one engine, each removes only its own, and a
+server restarted on the same data directory removes what its killed predecessor left.
 """
 
 from __future__ import annotations
 
+import calendar
 import ipaddress
+import os
 import threading
 import time
 import uuid
@@ -18,9 +24,11 @@ from emulator.runtime import contract
 from emulator.runtime.base import (READ_PAUSE_SECONDS, Runtime, RuntimeUnavailable, ServerProcess, ServerSpec,
                                    TrainingHostSpec, TrainingProcess, split_lines)
 from emulator.runtime.images import BUILTIN_IMAGE, resolve
+from emulator.runtime.instance_types import resources
 
 GPU_FAMILIES = ("ml.p", "ml.g", "ml.trn", "ml.inf")
 LABEL = "smlocal"
+OWNER_LABEL = f"{LABEL}.owner"
 
 
 class Container(TrainingProcess):
@@ -41,7 +49,13 @@ class Container(TrainingProcess):
     def lines(self) -> Iterator[str]:
         return split_lines(self._output())
 
-    def _output(self) -> Iterator[bytes]:
+    def stamped_lines(self) -> Iterator[tuple[float, str]]:
+        """Each line with the time the engine received it, whenever it is read."""
+        for line in split_lines(self._output(timestamps=True)):
+            stamp, _, text = line.partition(" ")
+            yield _seconds(stamp), text
+
+    def _output(self, timestamps: bool = False) -> Iterator[bytes]:
         """stdout and stderr as Docker streams them (frames: an 8-byte header, then the bytes), read in
         batches. docker-py's own log stream makes two reads per frame and wakes its reader for every
         line; a server that logs every request then costs smlocal more CPU than the request itself.
@@ -54,7 +68,8 @@ class Container(TrainingProcess):
         api = self.client.api
         try:
             response = api.get(f"{api.base_url}/v{api.api_version}/containers/{self.id}/logs",
-                               params={"follow": 1, "stdout": 1, "stderr": 1}, stream=True, timeout=None)
+                               params={"follow": 1, "stdout": 1, "stderr": 1, "timestamps": int(timestamps)},
+                               stream=True, timeout=None)
             response.raise_for_status()
         except Exception:  # the container is gone already: nothing more to read
             return
@@ -87,11 +102,29 @@ class Container(TrainingProcess):
             pass
         self._exited.wait(30)
 
+    def out_of_memory(self) -> bool:
+        try:
+            return bool(self.client.api.inspect_container(self.id)["State"].get("OOMKilled"))
+        except Exception:  # removed already: nothing tells any more
+            return False
+
     def remove(self) -> None:
         try:
             self.client.api.remove_container(self.id, force=True)
-        except Exception:
+        except Exception:  # gone already, or the engine is: nothing left to free here
             pass
+        self.removed = True
+
+
+def _seconds(stamp: str) -> float:
+    """Docker's RFC 3339 timestamp with nanoseconds (`2026-12-08T04:05:06.123456789Z`), in epoch
+    seconds; now, if it is not one."""
+    try:
+        whole = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+        fraction = stamp[20:].rstrip("Z")
+        return whole + (float("0." + fraction) if stamp[19:20] == "." and fraction.isdigit() else 0.0)
+    except ValueError:
+        return time.time()
 
 
 def _frames(data: bytes) -> tuple[bytes, bytes]:
@@ -125,6 +158,7 @@ class DockerRuntime(Runtime):
     def __init__(self, process_images: dict[str, str] | None = None):
         import docker
 
+        super().__init__()
         self.client = docker.from_env(timeout=120)
         self.process_images = process_images or {}
         bridge = self.client.networks.get("bridge").attrs["IPAM"]["Config"][0]
@@ -154,6 +188,7 @@ class DockerRuntime(Runtime):
             device_requests=self._gpus(spec.instance_type),
             extra_hosts=self._hosts_file(spec),
             init=False,
+            **self._limits(spec.instance_type),
         )
         networking = None
         if spec.network and not spec.network_isolation:
@@ -164,7 +199,7 @@ class DockerRuntime(Runtime):
             image, command=command, entrypoint=entrypoint, environment=_environment(target, spec.environment),
             hostname=spec.host, name=f"smlocal-{spec.job_name}-{spec.host}-{uuid.uuid4().hex[:6]}",
             host_config=host_config, networking_config=networking,
-            labels={LABEL: "training", f"{LABEL}.job": spec.job_name, f"{LABEL}.host": spec.host},
+            labels=self._labels("training", job=spec.job_name, host=spec.host),
         )
         container_id = created["Id"]
         try:
@@ -174,7 +209,7 @@ class DockerRuntime(Runtime):
         except Exception as exc:
             api.remove_container(container_id, force=True)
             raise RuntimeUnavailable(f"Docker could not start {image}: {exc}") from None
-        return Container(self.client, container_id)
+        return self._track(Container(self.client, container_id))
 
     # -- serving ------------------------------------------------------------------------------
 
@@ -194,7 +229,7 @@ class DockerRuntime(Runtime):
             hostname=spec.hostname or spec.instance_id,
             name=f"smlocal-{spec.endpoint}-{spec.variant}-{spec.instance_id}"[:120].replace("/", "-"),
             host_config=host_config, ports=[port],
-            labels={LABEL: "serving", f"{LABEL}.endpoint": spec.endpoint, f"{LABEL}.variant": spec.variant},
+            labels=self._labels("serving", endpoint=spec.endpoint, variant=spec.variant),
         )
         container_id = created["Id"]
         try:
@@ -203,7 +238,33 @@ class DockerRuntime(Runtime):
         except Exception as exc:
             api.remove_container(container_id, force=True)
             raise RuntimeUnavailable(f"Docker could not start {image}: {exc}") from None
-        return ContainerServer(self.client, container_id, f"http://127.0.0.1:{published}")
+        return self._track(ContainerServer(self.client, container_id, f"http://127.0.0.1:{published}"))
+
+    def _labels(self, kind: str, **names: str) -> dict[str, str]:
+        return {LABEL: kind, OWNER_LABEL: self.owner, **{f"{LABEL}.{k}": v for k, v in names.items()}}
+
+    def remove_leftovers(self) -> None:
+        """Containers, then networks, that carry this server's owner id: an earlier run left them."""
+        mine = {"label": f"{OWNER_LABEL}={self.owner}"}
+        for container in self.client.api.containers(all=True, filters=mine):
+            try:
+                self.client.api.remove_container(container["Id"], force=True)
+            except Exception:  # removed meanwhile
+                pass
+        for network in self.client.networks.list(filters=mine):
+            try:
+                network.remove()
+            except Exception:  # a container is still attached to it: left for the next start
+                pass
+
+    def _limits(self, instance_type: str) -> dict:
+        """With --instance-limits, the instance type's vCPUs (at most this machine's) and memory,
+        with no swap beyond it (SageMaker's hosts have none)."""
+        given = resources(instance_type) if self.instance_limits else None
+        if given is None:
+            return {}
+        cpus = min(given.cpus, os.cpu_count() or given.cpus)
+        return {"nano_cpus": cpus * 10 ** 9, "mem_limit": given.memory_bytes, "memswap_limit": given.memory_bytes}
 
     def _hosts_file(self, spec: TrainingHostSpec) -> dict | None:
         if spec.network_isolation:
@@ -242,7 +303,7 @@ class DockerRuntime(Runtime):
         from docker.types import IPAMConfig, IPAMPool
 
         name = f"smlocal-{job_name}-{uuid.uuid4().hex[:6]}"
-        labels = {LABEL: "training", f"{LABEL}.job": job_name}
+        labels = self._labels("training", job=job_name)
         probe = self.client.networks.create(name, driver="bridge", labels=labels)
         pool = probe.attrs["IPAM"]["Config"][0]
         probe.remove()  # keep the subnet Docker chose, but as a user-configured one (fixed IPs need that)

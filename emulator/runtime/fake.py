@@ -75,6 +75,7 @@ class FakeServer(ServerProcess):
 
     def stop(self, grace_seconds: float) -> None:
         self.kill(0)
+        self.removed = True
 
     def kill(self, code: int = 137) -> None:
         """Tests use this to simulate a container that died."""
@@ -88,6 +89,7 @@ class FakeRuntime(Runtime):
     name = "fake"
 
     def __init__(self):
+        super().__init__()
         self.servers: dict[str, FakeServer] = {}
         # Tests clear the gate to hold servers "starting", so in-flight states can be observed.
         self.gate = threading.Event()
@@ -100,4 +102,4 @@ class FakeRuntime(Runtime):
         if spec.image in self.fail_images:
             server.kill(1)
         self.servers[spec.instance_id] = server
-        return server
+        return self._track(server)

@@ -3,12 +3,18 @@
 Built-in algorithms run as `python -m algorithms.<name> train|serve`; a user image runs only if it
 was registered as a local program folder (`--process-image IMAGE=DIR`, the folder holding its
 `train`/`serve` executables); anything else needs Docker, and the error says so.
+
+A child gets the contract's environment and a few variables a program needs to run (`PASSED_ON`),
+never the server's own: its AWS secret or session token must not reach a user's program. Every
+child is recorded in a pid file and watched by the reaper (emulator/runtime/reaper.py), so that it
+dies with the server, even a killed one.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -18,10 +24,12 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from emulator.runtime import contract
+from emulator.runtime import contract, reaper
+from emulator.runtime.ownership import PIDS_FOLDER, PidFiles
 from emulator.runtime.base import (READ_PAUSE_SECONDS, Runtime, RuntimeUnavailable, ServerProcess, ServerSpec,
                                    TrainingHostSpec, TrainingProcess, split_lines)
 from emulator.runtime.images import ImageTarget, resolve
+from emulator.runtime.instance_types import resources
 
 _SPEC = importlib.util.find_spec("algorithms")
 _ALGORITHMS_HOME = str(Path(_SPEC.origin).parent.parent) if _SPEC and _SPEC.origin else ""
@@ -32,6 +40,11 @@ NO_DOCKER = (
     "--runtime docker or auto, or register a local program folder for it with --process-image {image}=DIR."
 )
 
+
+# What a child takes from the server's environment: where programs, libraries and the home folder are,
+# and the locale. Everything else it gets is the contract's (the job's or the model's variables).
+PASSED_ON = ("PATH", "HOME", "TMPDIR", "TZ", "LANG", "LANGUAGE", "LD_LIBRARY_PATH")
+PASSED_ON_PREFIXES = ("LC_",)
 
 PIPE_BYTES = 1024 * 1024  # asked of the output pipe (Linux's default for unprivileged processes' maximum)
 
@@ -54,8 +67,9 @@ def _widen(fd: int) -> int:
 
 
 class LocalProcess(TrainingProcess):
-    def __init__(self, popen: subprocess.Popen):
+    def __init__(self, popen: subprocess.Popen, pid_files: PidFiles | None = None):
         self.popen = popen
+        self.pid_files = pid_files
         self._pipe_bytes = _widen(popen.stdout.fileno()) if popen.stdout else 0  # what one read takes
         self._reading = False  # a reader has started on the output (`_chunks`)
         # A thread blocks in waitpid, so an exit is seen at once (Popen.wait(timeout) polls with
@@ -108,11 +122,13 @@ class LocalProcess(TrainingProcess):
             self.popen.wait()
 
     def remove(self) -> None:
-        if self.popen.poll() is None:
-            self._signal(signal.SIGKILL)
-            self.popen.wait()
+        self._signal(signal.SIGKILL)  # the group: what the program started dies with it
+        self.popen.wait()
         if self.popen.stdout and not self._reading:  # a reader closes the pipe itself (`_chunks`)
             self.popen.stdout.close()
+        if self.pid_files is not None:
+            self.pid_files.forget(self.popen.pid)
+        self.removed = True
 
     def _signal(self, sig) -> None:
         try:
@@ -122,8 +138,8 @@ class LocalProcess(TrainingProcess):
 
 
 class ProcessServer(LocalProcess, ServerProcess):
-    def __init__(self, popen: subprocess.Popen, url: str):
-        super().__init__(popen)
+    def __init__(self, popen: subprocess.Popen, url: str, pid_files: PidFiles | None = None):
+        super().__init__(popen, pid_files)
         self.url = url
 
     def exit_code(self) -> int | None:
@@ -138,12 +154,25 @@ class ProcessRuntime(Runtime):
     name = "process"
 
     def __init__(self, process_images: dict[str, str] | None = None, endpoint_url: str | None = None):
+        super().__init__()
         self.process_images = process_images or {}
         self.endpoint_url = endpoint_url
+        self.pid_files: PidFiles | None = None  # once claimed (`claim`)
+        self._reaper: subprocess.Popen | None = None
+        self._reaper_lock = threading.Lock()
+
+    def claim(self, owner: str, work_dir: Path) -> None:
+        self.pid_files = PidFiles(Path(work_dir) / PIDS_FOLDER)
+        super().claim(owner, work_dir)
+
+    def remove_leftovers(self) -> None:
+        if self.pid_files is not None:
+            self.pid_files.kill_all()
 
     @staticmethod
-    def _environment(base: dict, target: ImageTarget) -> dict:
-        env = dict(base)
+    def _environment(contract_env: dict, target: ImageTarget) -> dict:
+        env = {k: v for k, v in os.environ.items() if k in PASSED_ON or k.startswith(PASSED_ON_PREFIXES)}
+        env.update(contract_env)
         if target.builtin:  # the algorithms package must import from the job's folder too
             env["PYTHONPATH"] = os.pathsep.join(p for p in (_ALGORITHMS_HOME, env.get("PYTHONPATH")) if p)
             env[contract.IMAGE_ENV] = target.uri
@@ -163,29 +192,59 @@ class ProcessRuntime(Runtime):
     def run_training(self, spec: TrainingHostSpec) -> TrainingProcess:
         target = resolve(spec.image, self.process_images)
         command = self.command(target, contract.TRAIN, spec.entrypoint, spec.arguments)
-        env = self._environment({**os.environ, **spec.environment, contract.ROOT_ENV: str(spec.root)}, target)
+        env = self._environment({**spec.environment, contract.ROOT_ENV: str(spec.root)}, target)
         if len(spec.hosts) > 1:
             env[contract.HOSTS_ENV] = "{" + ",".join(f'"{h}": "127.0.0.1"' for h in spec.hosts) + "}"
-        return LocalProcess(self._spawn(command, spec.root, env))
+        popen = self._spawn(command, spec.root, env)
+        self._limit_memory(popen.pid, spec.instance_type)
+        return self._track(LocalProcess(popen, self.pid_files))
+
+    def _limit_memory(self, pid: int, instance_type: str) -> None:
+        """With --instance-limits, the instance type's memory as the process's address-space limit
+        (its children inherit it). Processes get no CPU limit: that needs Docker."""
+        given = resources(instance_type) if self.instance_limits else None
+        if given is not None:
+            try:
+                resource.prlimit(pid, resource.RLIMIT_AS, (given.memory_bytes, given.memory_bytes))
+            except (OSError, ValueError):  # it exited already
+                pass
 
     def start_server(self, spec: ServerSpec) -> ServerProcess:
         target = resolve(spec.image, self.process_images)
         command = self.command(target, contract.SERVE)
         port = free_port()
-        env = self._environment({**os.environ, **spec.environment, contract.ROOT_ENV: str(spec.root),
+        env = self._environment({**spec.environment, contract.ROOT_ENV: str(spec.root),
                                  contract.BIND_TO_PORT_ENV: str(port)}, target)
         spec.root.mkdir(parents=True, exist_ok=True)
         if spec.model_dir is not None and not (spec.root / "model").exists():
             (spec.root / "model").symlink_to(spec.model_dir, target_is_directory=True)
-        return ProcessServer(self._spawn(command, spec.root, env), f"http://127.0.0.1:{port}")
+        return self._track(ProcessServer(self._spawn(command, spec.root, env), f"http://127.0.0.1:{port}",
+                                         self.pid_files))
 
-    @staticmethod
-    def _spawn(command: list[str], cwd, env) -> subprocess.Popen:
+    def _spawn(self, command: list[str], cwd, env) -> subprocess.Popen:
+        """Start a child in a process group of its own, recorded before anything else happens."""
+        self._ensure_reaper()
         try:
-            return subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            popen = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
             raise RuntimeUnavailable(f"Could not start {' '.join(command)}: {exc.strerror or exc}") from None
+        if self.pid_files is not None:
+            self.pid_files.record(popen.pid)
+        return popen
+
+    def _ensure_reaper(self) -> None:
+        with self._reaper_lock:
+            if self._reaper is None and self.pid_files is not None:
+                self._reaper = reaper.start(self.pid_files.folder)
+
+    def close(self) -> None:
+        """After `halt_everything`: the reaper, which finds nothing left, ends with its pipe."""
+        with self._reaper_lock:
+            if self._reaper is not None:
+                self._reaper.stdin.close()
+                self._reaper.wait(10)
+                self._reaper = None
 
 
 

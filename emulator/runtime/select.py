@@ -39,7 +39,10 @@ def create_runtime(config) -> Runtime:
     if name == "docker":
         from emulator.runtime.docker import DockerRuntime
 
-        return DockerRuntime(process_images=config.process_images)
-    from emulator.runtime.process import ProcessRuntime
+        runtime = DockerRuntime(process_images=config.process_images)
+    else:
+        from emulator.runtime.process import ProcessRuntime
 
-    return ProcessRuntime(process_images=config.process_images)
+        runtime = ProcessRuntime(process_images=config.process_images)
+    runtime.instance_limits = config.instance_limits
+    return runtime

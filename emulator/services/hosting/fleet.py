@@ -19,6 +19,7 @@ import urllib3
 
 from emulator.aws.s3_objects import fetch, split_s3_uri
 from emulator.runtime import confined
+from emulator.runtime import contract
 from emulator.runtime.base import Runtime, RuntimeUnavailable, ServerSpec
 from emulator.services.hosting.router import Instance
 from emulator.aws.logs import Flusher, LogStream
@@ -113,7 +114,7 @@ class InstanceLauncher:
                 server = self.runtime.start_server(ServerSpec(
                     endpoint=self.endpoint, variant=variant, instance_id=instance_id, image=container.image,
                     root=self.work / variant / instance_id / str(index), model_dir=container.model_dir,
-                    environment=dict(container.environment), hostname=container.hostname))
+                    environment=self._environment(container), hostname=container.hostname))
                 servers.append(server)
                 if index == 0:  # made while the first container boots; its output waits in the pipe
                     stream = self._stream(f"{variant}/{instance_id}")
@@ -126,6 +127,12 @@ class InstanceLauncher:
             raise
         arn = (f"arn:aws:logs:{self.region}:{self.account}:log-group:{self.group}:log-stream:{variant}/{instance_id}")
         return Instance(instance_id, servers, [c.hostname for c in containers], log_stream_arn=arn)
+
+    def _environment(self, container: Container) -> dict:
+        """The model's variables over how the container reaches smlocal as AWS (region, endpoint,
+        credentials)."""
+        return {**contract.aws_environment(self.region, self.runtime.container_endpoint_url()),
+                **container.environment}
 
     def _stream(self, name: str) -> LogStream | None:
         if self.log_writer is None:

@@ -34,6 +34,7 @@ FORWARDED = {
     "InferenceId": "X-Amzn-SageMaker-Inference-Id", "EnableExplanations": "X-Amzn-SageMaker-Enable-Explanations",
 }
 _FORWARDED_NAMES = tuple(FORWARDED)
+RESTORE_WAIT_SECONDS = 600.0  # the longest a call waits for an endpoint coming back after a restart
 
 
 class Instance:
@@ -139,6 +140,9 @@ class Router:
         # Other processes serving the same routes (emulator/data_plane.py): each is told of every
         # change before `publish`/`withdraw` return, and counts its own calls in flight.
         self.mirrors: list = []
+        # Endpoints coming back after a restart (HostingService.recover): their event is set once
+        # they are routed again, or failed. A call to one waits for it instead of "not found".
+        self.restoring: dict[tuple[str, str, str], threading.Event] = {}
 
     def publish(self, route: Route) -> None:
         """Route calls by `route` from now on, in this process and in every mirror; publishing the
@@ -170,8 +174,18 @@ class Router:
                         return instance
         return None
 
+    def wait_restored(self, account: str, region: str, endpoint: str) -> None:
+        """Block while this endpoint is coming back after a restart; at once for any other (never
+        on the event loop: `start` hands such a call to a thread)."""
+        pending = self.restoring.get((account, region, endpoint))
+        if pending is not None:
+            pending.wait(RESTORE_WAIT_SECONDS)
+
     def find(self, account: str, region: str, endpoint: str) -> Route:
         route = self.routes.get((account, region, endpoint))
+        if route is None and (account, region, endpoint) in self.restoring:
+            self.wait_restored(account, region, endpoint)
+            route = self.routes.get((account, region, endpoint))
         if route is None:  # names are case-insensitive to create, but exact to invoke
             raise errors.ServiceError("ValidationError", f"Endpoint {endpoint} of account {account} not found.")
         return route
@@ -223,6 +237,11 @@ class Router:
         """Forward one call on the event loop; `done(answer, None)` or `done(None, error)` follows
         once, after this returns. An error found before anything is sent (no such endpoint, variant
         or healthy instance) raises here instead, and `done` is never called."""
+        if (account, region, params["EndpointName"]) in self.restoring:  # back soon: wait off the loop
+            loop = asyncio.get_running_loop()
+            threading.Thread(target=self._start_once_restored, args=(loop, account, region, params, done),
+                             daemon=True).start()
+            return
         route = self.find(account, region, params["EndpointName"])
         variant = route.choose(params.get("TargetVariant"))
         call = _Call(self.metrics, route, variant, params, _forwarded(tuple(map(params.get, _FORWARDED_NAMES))),
@@ -232,6 +251,17 @@ class Router:
         except Exception as exc:  # nothing sent (no healthy instance, no such container): counted, raised
             call.abandon(exc)
             raise
+
+    def _start_once_restored(self, loop, account: str, region: str, params: dict, done: Done) -> None:
+        self.wait_restored(account, region, params["EndpointName"])
+
+        def start_or_fail() -> None:
+            try:
+                self.start(account, region, params, done)
+            except Exception as exc:
+                done(None, exc)
+
+        loop.call_soon_threadsafe(start_or_fail)
 
     async def ainvoke(self, account: str, region: str, params: dict) -> dict:
         """`start`, awaited: the whole answer."""

@@ -5,6 +5,10 @@ replaces instances that die, and changes fleets blue/green: a new fleet comes up
 while the old one serves, the route switches in one step, and the old fleet drains, then stops. If
 the new fleet fails, the old one keeps serving and the endpoint goes back to InService with the
 failure in FailureReason.
+
+After a restart, an endpoint that was InService says Updating until its new fleet answers /ping,
+and calls that arrive meanwhile wait for it (the router's `restoring` registry) rather than hear
+that it does not exist.
 """
 
 from __future__ import annotations
@@ -73,9 +77,20 @@ class HostingService:
         """At start: endpoints that were live or in flight come back up; deletions finish."""
         for status in (CREATING, UPDATING, IN_SERVICE):
             for res in self.store.all("endpoint", status):
-                self.background.submit(self._bring_up, res.arn, res.data.get("_Config", {}))
+                key = (res.account, res.region, res.name)
+                self.router.restoring[key] = threading.Event()
+                if status == IN_SERVICE:  # not yet: its containers are not there
+                    self._set(res, UPDATING)
+                self.background.submit(self._restore, res.arn, key, res.data.get("_Config", {}))
         for res in self.store.all("endpoint", DELETING):
             self.background.submit(self._tear_down, res.arn)
+
+    def _restore(self, arn: str, key: tuple[str, str, str], config: dict) -> None:
+        """Bring an endpoint back after a restart; calls waiting for it go on once it serves or failed."""
+        try:
+            self._bring_up(arn, config)
+        finally:
+            self.router.restoring.pop(key).set()
 
     # -- lifecycles ---------------------------------------------------------------------------
 
@@ -334,6 +349,10 @@ class HostingService:
         res.data.update(fields)
         res.modified = res.data["LastModifiedTime"] = self.clock.now()
         self.store.update(res, fields.get("FailureReason"))
+
+    def stop_watching(self) -> None:
+        """smlocal is stopping: an instance that dies from now on is not replaced."""
+        self._closing.set()
 
     def close(self) -> None:
         self._closing.set()

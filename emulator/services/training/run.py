@@ -26,6 +26,8 @@ from emulator.services.training.metrics import MetricParser
 
 log = logging.getLogger("smlocal.training")
 CHECKPOINT_SYNC_SECONDS = 5.0
+OUT_OF_MEMORY = ("ClientError: Please use an instance type with more memory, or reduce the size of job data "
+                 "processed on an instance.")  # AWS's FailureReason for a host killed for its memory
 
 
 class TrainingRun(threading.Thread):
@@ -41,6 +43,8 @@ class TrainingRun(threading.Thread):
         self.started_at = time.monotonic()
         self.streams: dict[Path, LogStream] = {}  # each host's log stream, by its tree's root
         self.checkpoints: CheckpointSync | None = None
+        self.logging: tuple = ()  # (metric parser, log flusher, output readers) once the hosts start
+        self.stamp = int(time.time())  # in the names of the job's log streams
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -189,53 +193,59 @@ class TrainingRun(threading.Thread):
         return feeders
 
     def _environment(self, job) -> dict[str, str]:
-        env = {
-            "TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn,
-            "AWS_REGION": job.region, "AWS_DEFAULT_REGION": job.region,
-            "AWS_ACCESS_KEY_ID": "smlocal", "AWS_SECRET_ACCESS_KEY": "smlocal",
-        }
+        env = {"TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn,
+               **contract.aws_environment(job.region, self.service.runtime.container_endpoint_url())}
         env["SMLOCAL_COORDINATOR_PORT"] = str(_free_port())  # where algo-1 gathers multi-host shares
-        url = self.service.runtime.container_endpoint_url()
-        if url:
-            env["AWS_ENDPOINT_URL"] = url
         env.update(job.data.get("Environment", {}))
         return env
 
     def _start_hosts(self, job, trees, hosts, network) -> None:
-        spec = job.data
-        algorithm = spec["AlgorithmSpecification"]
-        env = self._environment(job)
-        for host in hosts:
-            self.processes.append(self.service.runtime.run_training(TrainingHostSpec(
-                job_name=job.name, host=host, hosts=hosts, image=algorithm.get("TrainingImage", ""),
-                root=trees[host].root, environment=env, entrypoint=algorithm.get("ContainerEntrypoint"),
-                arguments=algorithm.get("ContainerArguments"), network=network,
-                network_isolation=spec.get("EnableNetworkIsolation", False),
-                instance_type=spec.get("ResourceConfig", {}).get("InstanceType", "ml.m5.large"),
-            )))
-
-    def _train(self, job, trees, hosts, feeders) -> tuple:
+        """Start every host, each with the reader of its output and its log stream."""
         spec = job.data
         metrics = MetricParser(spec["AlgorithmSpecification"].get("MetricDefinitions", []))
-        stamp = int(time.time())
-        # The log streams are made while the hosts start (their output waits in the pipes), so a
-        # short job does not wait for two CloudWatch Logs calls before it runs.
         writer = self.service.clients.log_writer(job.account, job.region)
         writer.ensure_group(GROUP)
-        streams = [LogStream(writer, f"{job.name}/{host}-{stamp}", GROUP) for host in hosts]
-        self.streams = {trees[host].root: stream for host, stream in zip(hosts, streams)}
-        flusher = Flusher(streams)
+        streams: list[LogStream] = []
+        flusher = Flusher(streams)  # flushes the streams added to the list as the hosts start
         flusher.start()
-        pumps = [threading.Thread(target=_pump, args=(p, s, metrics), daemon=True)
-                 for p, s in zip(self.processes, streams)]
-        for pump in pumps:
-            pump.start()
-        ending = self._supervise(spec, self.checkpoints, feeders)
+        env, pumps = self._environment(job), []
+        try:
+            for host in hosts:
+                pumps.append(self._start_host(job, host, trees, hosts, network, env, (writer, streams, metrics)))
+        except BaseException:  # a host could not start: the job fails, and its wrap-up removes the others
+            flusher.stop()
+            raise
+        finally:
+            self.streams = {trees[host].root: stream for host, stream in zip(hosts, streams)}
+        self.logging = (metrics, flusher, pumps)
+
+    def _train(self, job, trees, hosts, feeders) -> tuple:
+        """Supervise the started hosts until they end; their outcome."""
+        metrics, flusher, pumps = self.logging
+        ending = self._supervise(job.data, self.checkpoints, feeders)
         for pump in pumps:
             pump.join(timeout=30)
         flusher.stop()
         codes = [p.wait(0) for p in self.processes]
         return self._outcome(ending, codes, trees, hosts, metrics)
+
+    def _start_host(self, job, host, trees, hosts, network, env, logging_to) -> threading.Thread:
+        """Start one host and, at once, the reader of its output: a line carries the time it was
+        written (the engine's, or the moment it is read), never the time the last host started."""
+        spec, (writer, streams, metrics) = job.data, logging_to
+        algorithm = spec["AlgorithmSpecification"]
+        process = self.service.runtime.run_training(TrainingHostSpec(
+            job_name=job.name, host=host, hosts=hosts, image=algorithm.get("TrainingImage", ""),
+            root=trees[host].root, environment=env, entrypoint=algorithm.get("ContainerEntrypoint"),
+            arguments=algorithm.get("ContainerArguments"), network=network,
+            network_isolation=spec.get("EnableNetworkIsolation", False),
+            instance_type=spec.get("ResourceConfig", {}).get("InstanceType", "ml.m5.large"),
+        ))
+        self.processes.append(process)
+        streams.append(LogStream(writer, f"{job.name}/{host}-{self.stamp}", GROUP))
+        pump = threading.Thread(target=_pump, args=(process, streams[-1], metrics), daemon=True)
+        pump.start()
+        return pump
 
     def _supervise(self, spec, checkpoints, feeders) -> str:
         """Wait for the hosts; stop them on StopTrainingJob, MaxRuntimeInSeconds or a failed host."""
@@ -278,9 +288,12 @@ class TrainingRun(threading.Thread):
             return ("Stopped", "MaxRuntimeExceeded", None, fields)
         if ending.startswith("pipe:"):
             return ("Failed", "Failed", ending[5:], fields)
-        for host, code in zip(hosts, codes):
+        for host, code, process in zip(hosts, codes, self.processes):
             if code not in (0, None):
-                reason = self._failure_file(trees[host]) or f"AlgorithmError: Exit Code: {code}"
+                if process.out_of_memory():
+                    reason = OUT_OF_MEMORY
+                else:
+                    reason = self._failure_file(trees[host]) or f"AlgorithmError: Exit Code: {code}"
                 return ("Failed", "Failed", reason, fields)
         return ("Completed", "Completed", None, fields)
 
@@ -346,10 +359,9 @@ def _free_port() -> int:
 
 
 def _pump(process, stream: LogStream, metrics: MetricParser) -> None:
-    for line in process.lines():
-        now = time.time()
-        stream.write(line, now)
-        metrics.feed(line, now)
+    for written, line in process.stamped_lines():
+        stream.write(line, written)
+        metrics.feed(line, written)
 
 
 def _quietly(fn, *args) -> None:

@@ -121,10 +121,16 @@ class TrainingService:
             job.data["SecondaryStatusTransitions"][-1]["EndTime"] = now
             self.store.update(job)
 
-    def close(self) -> None:
+    def abandon_runs(self) -> list[TrainingRun]:
+        """smlocal is stopping: running jobs end without a final status (the next start fails them,
+        saying why), whatever their hosts do from now on."""
         with self._lock:
             runs = list(self.runs.values())
         for run in runs:
             run.abandon()
+        return runs
+
+    def close(self) -> None:
+        runs = self.abandon_runs()
         for run in runs:  # their hosts stop within a second; then the store may close
             run.join(timeout=30)
