@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from botocore import xform_name
 
 from emulator.protocol.models import service_model
@@ -16,5 +18,9 @@ def handler_table(service: str, providers: list) -> dict:
             method = getattr(provider, method_name, None)
             if method is not None:
                 table[name] = method
+                if inspect.iscoroutinefunction(method) and hasattr(provider, "blocking"):
+                    # TEMPORARY, until the request pipeline awaits coroutine handlers: the WSGI
+                    # gateway calls handlers from its threads
+                    table[name] = provider.blocking(method)
                 break
     return table

@@ -3,6 +3,7 @@ through the router, with AWS's validation of the call."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -22,20 +23,11 @@ class RuntimeProvider:
         self.clients = clients
         self.background = background
 
-    def invoke_endpoint(self, ctx, params):
-        _check_size(params.get("Body", b""))
-        return self.router.invoke(ctx.account, ctx.region, params)
+    async def invoke_endpoint(self, ctx, params):
+        return await self.router.invoke(ctx.account, ctx.region, params)
 
-    def start_invoke_endpoint(self, ctx, params, done):
-        """InvokeEndpoint on the server's event loop (emulator/asgi.py): `done(answer, None)` or
-        `done(None, error)` follows once the container has answered; an error found before anything
-        is sent raises here."""
-        _check_size(params.get("Body", b""))
-        self.router.start(ctx.account, ctx.region, params, done)
-
-    def invoke_endpoint_with_response_stream(self, ctx, params):
-        _check_size(params.get("Body", b""))
-        answer = self.router.invoke(ctx.account, ctx.region, params, stream=True)
+    async def invoke_endpoint_with_response_stream(self, ctx, params):
+        answer = await self.router.stream(ctx.account, ctx.region, params)
         headers = [("Content-Type", eventstream.CONTENT_TYPE), ("x-amzn-RequestId", ctx.request_id),
                    ("x-Amzn-Invoked-Production-Variant", answer["InvokedProductionVariant"])]
         if answer.get("ContentType"):
@@ -65,7 +57,7 @@ class RuntimeProvider:
         try:
             bucket, key = split_s3_uri(params["InputLocation"])
             params["Body"] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            answer = self.router.invoke(account, region, params)
+            answer = self.router.invoke_blocking(account, region, params)
             bucket, key = split_s3_uri(result["OutputLocation"])
             s3.put_object(Bucket=bucket, Key=key, Body=answer["Body"],
                           ContentType=answer.get("ContentType") or "application/octet-stream")
@@ -78,6 +70,40 @@ class RuntimeProvider:
                 s3.put_object(Bucket=bucket, Key=key, Body=message.encode(), ContentType="text/plain")
 
 
+    # -- TEMPORARY: the connection-level server's entry points, until the request pipeline replaces
+    #    it (emulator/asgi.py and data_plane_worker.py call `start_invoke_endpoint`; the WSGI gateway
+    #    calls every handler from a thread, through `blocking`) --------------------------------------
+
+    def start_invoke_endpoint(self, ctx, params, done):
+        """InvokeEndpoint on the server's loop: `done(answer, None)` or `done(None, error)` follows."""
+        _check_size(params.get("Body", b""))
+        self.router.start(ctx.account, ctx.region, params, done)
+
+    def blocking(self, handler):
+        """`handler` (a coroutine function) for a thread: run on the router's loop, a streamed body
+        read from the thread piece by piece."""
+        def call(ctx, params):
+            _check_size(params.get("Body", b""))
+            loop = self.router._loop_for_threads()
+            result = asyncio.run_coroutine_threadsafe(handler(ctx, params), loop).result()
+            if isinstance(result, HttpResponse) and hasattr(result.body, "__anext__"):
+                result.body = _pieces_for_a_thread(result.body, loop)
+            return result
+
+        return call
+
+
+def _pieces_for_a_thread(pieces, loop):
+    try:
+        while True:
+            try:
+                yield asyncio.run_coroutine_threadsafe(pieces.__anext__(), loop).result()
+            except StopAsyncIteration:
+                return
+    finally:
+        asyncio.run_coroutine_threadsafe(pieces.aclose(), loop).result()
+
+
 def _check_size(body: bytes) -> None:
     if len(body) > MAX_BODY:
         raise errors.ServiceError(
@@ -85,12 +111,15 @@ def _check_size(body: bytes) -> None:
             f"{MAX_BODY} bytes (6 MB) for a real-time endpoint.")
 
 
-def _events(chunks):
-    """The container's answer as PayloadPart events; a failure mid-stream as ModelStreamError."""
+async def _events(pieces):
+    """The container's answer as PayloadPart events; a failure mid-stream as ModelStreamError. Closing
+    this closes `pieces` (its instance is free again)."""
     try:
-        for chunk in chunks:
-            if chunk:
-                yield eventstream.event("PayloadPart", chunk)
+        async for piece in pieces:
+            if piece:
+                yield eventstream.event("PayloadPart", piece)
     except Exception as exc:
         yield eventstream.exception("ModelStreamError", json.dumps(
             {"Message": f"The model stream broke: {exc}", "ErrorCode": "ModelStreamError"}).encode())
+    finally:
+        await pieces.aclose()
