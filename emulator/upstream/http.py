@@ -43,11 +43,6 @@ class HttpReply:
     def header(self, name: str) -> str | None:
         return _header(self.pairs, name)
 
-    @property
-    def headers(self) -> dict[str, str]:
-        """Every header, names in lower case."""
-        return {name.decode("latin-1").lower(): self.header(name.decode("latin-1").lower()) for name, _ in self.pairs}
-
 
 class HttpStream:
     """A container's answer whose body is still arriving, taken piece by piece."""
