@@ -1,8 +1,9 @@
 """A container in memory, for testing what sits above the upstream seam (the router) without sockets.
 
 `FakeTransport(answer)` calls `answer(request)` for every request it is sent and answers with what
-that returns: `(status, headers, body)`, body as bytes or as a list of pieces (streamed one by one),
-or an awaitable of that (to hold a call in flight). `answer` may raise UpstreamConnectionError or
+that returns: `(status, headers, body)`, body as bytes or as a list of pieces (streamed one by one;
+an exception among them is raised when reached, as a stream that breaks), or an awaitable of that
+(to hold a call in flight). `answer` may raise UpstreamConnectionError or
 UpstreamTimeout to play a container that cannot be reached or never answers. Every request is kept
 in `requests`.
 """
@@ -40,7 +41,10 @@ class FakeReply:
     async def __anext__(self) -> bytes:
         if self.closed or not self._pieces:
             raise StopAsyncIteration
-        return self._pieces.pop(0)
+        piece = self._pieces.pop(0)
+        if isinstance(piece, Exception):
+            raise piece
+        return piece
 
     async def read(self) -> bytes:
         return b"".join([piece async for piece in self])
