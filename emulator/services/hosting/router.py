@@ -209,7 +209,12 @@ class Router:
         headers = _forwarded(tuple(map(params.get, _FORWARDED_NAMES)))
         tried: set[str] = set()
         while True:
-            instance = await _pick(route, variant, tried)
+            instance = variant.pick()
+            if instance is None and variant.on_demand is not None:
+                # a serverless variant's first instance: a container and its /ping take seconds
+                instance = await asyncio.get_running_loop().run_in_executor(None, variant.on_demand)
+            if instance is None or instance.id in tried:
+                raise _unavailable(route, variant)
             instance.inflight += 1
             handed_over = False
             try:
@@ -242,17 +247,6 @@ class Router:
             done(None, task.exception())
         else:
             done(task.result(), None)
-
-
-async def _pick(route: Route, variant: VariantRoute, tried: set[str]) -> Instance:
-    """A healthy instance not tried yet; a serverless variant's first one is started off the loop
-    (a container and its /ping take seconds)."""
-    instance = variant.pick()
-    if instance is None and variant.on_demand is not None:
-        instance = await asyncio.get_running_loop().run_in_executor(None, variant.on_demand)
-    if instance is None or instance.id in tried:
-        raise _unavailable(route, variant)
-    return instance
 
 
 async def _through(route: Route, variant: VariantRoute, instance: Instance, params: dict, headers: tuple,
