@@ -1,5 +1,9 @@
 """SageMaker Runtime: InvokeEndpoint, InvokeEndpointWithResponseStream and InvokeEndpointAsync,
-through the router, with AWS's validation of the call."""
+through the router.
+
+The real-time calls are coroutines on the server's loop (a call waiting for its container holds no
+thread); InvokeEndpointAsync answers at once and runs the call later from a background thread. The
+body's size is the request pipeline's to check, once, before a call gets here."""
 
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ from emulator.protocol.http import HttpResponse
 from emulator.services.training.channels import split_s3_uri
 
 log = logging.getLogger("smlocal.runtime")
-MAX_BODY = 6 * 1024 * 1024  # 6 MB, as real-time endpoints accept
 
 
 class RuntimeProvider:
@@ -69,7 +72,6 @@ class RuntimeProvider:
                 message = exc.message if isinstance(exc, errors.ServiceError) else str(exc)
                 s3.put_object(Bucket=bucket, Key=key, Body=message.encode(), ContentType="text/plain")
 
-
     # -- TEMPORARY: the connection-level server's entry points, until the request pipeline replaces
     #    it (emulator/asgi.py and data_plane_worker.py call `start_invoke_endpoint`; the WSGI gateway
     #    calls every handler from a thread, through `blocking`) --------------------------------------
@@ -93,24 +95,6 @@ class RuntimeProvider:
         return call
 
 
-def _pieces_for_a_thread(pieces, loop):
-    try:
-        while True:
-            try:
-                yield asyncio.run_coroutine_threadsafe(pieces.__anext__(), loop).result()
-            except StopAsyncIteration:
-                return
-    finally:
-        asyncio.run_coroutine_threadsafe(pieces.aclose(), loop).result()
-
-
-def _check_size(body: bytes) -> None:
-    if len(body) > MAX_BODY:
-        raise errors.ServiceError(
-            "ValidationError", f"Received payload size of {len(body)} bytes exceeds the maximum of "
-            f"{MAX_BODY} bytes (6 MB) for a real-time endpoint.")
-
-
 async def _events(pieces):
     """The container's answer as PayloadPart events; a failure mid-stream as ModelStreamError. Closing
     this closes `pieces` (its instance is free again)."""
@@ -123,3 +107,26 @@ async def _events(pieces):
             {"Message": f"The model stream broke: {exc}", "ErrorCode": "ModelStreamError"}).encode())
     finally:
         await pieces.aclose()
+
+
+# -- TEMPORARY, with the entry points above ----------------------------------------------------------
+
+MAX_BODY = 6 * 1024 * 1024  # 6 MB, as real-time endpoints accept
+
+
+def _check_size(body: bytes) -> None:
+    if len(body) > MAX_BODY:
+        raise errors.ServiceError(
+            "ValidationError", f"Received payload size of {len(body)} bytes exceeds the maximum of "
+            f"{MAX_BODY} bytes (6 MB) for a real-time endpoint.")
+
+
+def _pieces_for_a_thread(pieces, loop):
+    try:
+        while True:
+            try:
+                yield asyncio.run_coroutine_threadsafe(pieces.__anext__(), loop).result()
+            except StopAsyncIteration:
+                return
+    finally:
+        asyncio.run_coroutine_threadsafe(pieces.aclose(), loop).result()
