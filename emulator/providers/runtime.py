@@ -37,7 +37,7 @@ class RuntimeProvider:
             headers.append(("X-Amzn-SageMaker-Content-Type", answer["ContentType"]))
         if answer.get("CustomAttributes"):
             headers.append(("X-Amzn-SageMaker-Custom-Attributes", answer["CustomAttributes"]))
-        return HttpResponse(200, headers, _events(answer["Body"]))
+        return HttpResponse(200, headers, _Events(answer["Body"]))
 
     def invoke_endpoint_async(self, ctx, params):
         route = self.router.find(ctx.account, ctx.region, params["EndpointName"])
@@ -95,18 +95,37 @@ class RuntimeProvider:
         return call
 
 
-async def _events(pieces):
-    """The container's answer as PayloadPart events; a failure mid-stream as ModelStreamError. Closing
-    this closes `pieces` (its instance is free again)."""
-    try:
-        async for piece in pieces:
-            if piece:
-                yield eventstream.event("PayloadPart", piece)
-    except Exception as exc:
-        yield eventstream.exception("ModelStreamError", json.dumps(
-            {"Message": f"The model stream broke: {exc}", "ErrorCode": "ModelStreamError"}).encode())
-    finally:
-        await pieces.aclose()
+class _Events:
+    """The container's answer as PayloadPart events, a failure mid-stream as ModelStreamError.
+    Closing it closes the answer (its instance is free again), even before the first event: an
+    async generator would skip its cleanup if closed before it started."""
+
+    def __init__(self, pieces):
+        self._pieces = pieces
+        self._ended = False
+
+    def __aiter__(self) -> _Events:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._ended:
+            raise StopAsyncIteration
+        try:
+            piece = b""
+            while not piece:
+                piece = await self._pieces.__anext__()
+            return eventstream.event("PayloadPart", piece)
+        except StopAsyncIteration:
+            self._ended = True
+            raise
+        except Exception as exc:
+            await self.aclose()
+            return eventstream.exception("ModelStreamError", json.dumps(
+                {"Message": f"The model stream broke: {exc}", "ErrorCode": "ModelStreamError"}).encode())
+
+    async def aclose(self) -> None:
+        self._ended = True
+        await self._pieces.aclose()
 
 
 # -- TEMPORARY, with the entry points above ----------------------------------------------------------

@@ -28,6 +28,9 @@ def streamed(pieces: list, take: int | None = None):
     async def go():
         response = await provider.invoke_endpoint_with_response_stream(ctx(), params())
         events = []
+        if take == 0:
+            await response.body.aclose()
+            return response, events, held.inflight
         async for data in response.body:
             buffer = EventStreamBuffer()
             buffer.add_data(data)
@@ -58,3 +61,9 @@ def test_a_break_mid_stream_ends_it_with_model_stream_error():
 def test_a_stream_closed_early_frees_its_instance():
     _, events, inflight = streamed([b"one", b"two", b"three"], take=1)
     assert events == [("PayloadPart", b"one")] and inflight == 0
+
+
+def test_a_stream_closed_before_its_first_event_frees_its_instance():
+    """The pipeline closes an answer's body it never sent (the caller went away first)."""
+    _, events, inflight = streamed([b"one"], take=0)
+    assert events == [] and inflight == 0
