@@ -172,7 +172,7 @@ class Router:
         route, variant = self._variant(account, region, params)
         measured = _Measured(self.metrics, route, variant)
         try:
-            instance, reply = await self._forward(route, variant, params, measured, streaming=False)
+            _, reply = await self._forward(route, variant, params, measured, streaming=False)
             result = _answer(variant, reply, reply.data)
         except Exception as exc:
             measured.finish(exc)
@@ -228,8 +228,8 @@ class Router:
                 if not handed_over:
                     instance.inflight -= 1
 
-    # -- the entry points of the connection-level server (emulator/asgi.py, http_protocol.py,
-    #    data_plane_worker.py), kept until the request pipeline replaces them ------------------------
+    # -- TEMPORARY: the entry points of the connection-level server (emulator/asgi.py,
+    #    http_protocol.py, data_plane_worker.py), until the request pipeline replaces it --------------
 
     ainvoke = invoke
 
