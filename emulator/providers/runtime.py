@@ -1,8 +1,13 @@
 """SageMaker Runtime: InvokeEndpoint, InvokeEndpointWithResponseStream and InvokeEndpointAsync,
-through the router, with AWS's validation of the call."""
+through the router.
+
+The real-time calls are coroutines on the server's loop (a call waiting for its container holds no
+thread); InvokeEndpointAsync answers at once and runs the call later from a background thread. The
+body's size is the request pipeline's to check, once, before a call gets here."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -10,10 +15,9 @@ import uuid
 from emulator import errors
 from emulator.protocol import eventstream
 from emulator.protocol.http import HttpResponse
-from emulator.services.training.channels import split_s3_uri
+from emulator.aws.s3_objects import split_s3_uri
 
 log = logging.getLogger("smlocal.runtime")
-MAX_BODY = 6 * 1024 * 1024  # 6 MB, as real-time endpoints accept
 
 
 class RuntimeProvider:
@@ -22,29 +26,21 @@ class RuntimeProvider:
         self.clients = clients
         self.background = background
 
-    def invoke_endpoint(self, ctx, params):
-        _check_size(params.get("Body", b""))
-        return self.router.invoke(ctx.account, ctx.region, params)
+    async def invoke_endpoint(self, ctx, params):
+        return await self.router.invoke(ctx.account, ctx.region, params)
 
-    def start_invoke_endpoint(self, ctx, params, done):
-        """InvokeEndpoint on the server's event loop (emulator/asgi.py): `done(answer, None)` or
-        `done(None, error)` follows once the container has answered; an error found before anything
-        is sent raises here."""
-        _check_size(params.get("Body", b""))
-        self.router.start(ctx.account, ctx.region, params, done)
-
-    def invoke_endpoint_with_response_stream(self, ctx, params):
-        _check_size(params.get("Body", b""))
-        answer = self.router.invoke(ctx.account, ctx.region, params, stream=True)
+    async def invoke_endpoint_with_response_stream(self, ctx, params):
+        answer = await self.router.stream(ctx.account, ctx.region, params)
         headers = [("Content-Type", eventstream.CONTENT_TYPE), ("x-amzn-RequestId", ctx.request_id),
                    ("x-Amzn-Invoked-Production-Variant", answer["InvokedProductionVariant"])]
         if answer.get("ContentType"):
             headers.append(("X-Amzn-SageMaker-Content-Type", answer["ContentType"]))
         if answer.get("CustomAttributes"):
             headers.append(("X-Amzn-SageMaker-Custom-Attributes", answer["CustomAttributes"]))
-        return HttpResponse(200, headers, _events(answer["Body"]))
+        return HttpResponse(200, headers, _Events(answer["Body"]))
 
     def invoke_endpoint_async(self, ctx, params):
+        self.router.wait_restored(ctx.account, ctx.region, params["EndpointName"])  # a thread: it may block
         route = self.router.find(ctx.account, ctx.region, params["EndpointName"])
         config = route.async_config
         if not config:
@@ -65,7 +61,7 @@ class RuntimeProvider:
         try:
             bucket, key = split_s3_uri(params["InputLocation"])
             params["Body"] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            answer = self.router.invoke(account, region, params)
+            answer = self.router.invoke_blocking(account, region, params)
             bucket, key = split_s3_uri(result["OutputLocation"])
             s3.put_object(Bucket=bucket, Key=key, Body=answer["Body"],
                           ContentType=answer.get("ContentType") or "application/octet-stream")
@@ -77,6 +73,66 @@ class RuntimeProvider:
                 message = exc.message if isinstance(exc, errors.ServiceError) else str(exc)
                 s3.put_object(Bucket=bucket, Key=key, Body=message.encode(), ContentType="text/plain")
 
+    # -- TEMPORARY: the connection-level server's entry points, until the request pipeline replaces
+    #    it (emulator/asgi.py and data_plane_worker.py call `start_invoke_endpoint`; the WSGI gateway
+    #    calls every handler from a thread, through `blocking`) --------------------------------------
+
+    def start_invoke_endpoint(self, ctx, params, done):
+        """InvokeEndpoint on the server's loop: `done(answer, None)` or `done(None, error)` follows."""
+        _check_size(params.get("Body", b""))
+        self.router.start(ctx.account, ctx.region, params, done)
+
+    def blocking(self, handler):
+        """`handler` (a coroutine function) for a thread: run on the router's loop, a streamed body
+        read from the thread piece by piece."""
+        def call(ctx, params):
+            _check_size(params.get("Body", b""))
+            loop = self.router._loop_for_threads()
+            result = asyncio.run_coroutine_threadsafe(handler(ctx, params), loop).result()
+            if isinstance(result, HttpResponse) and hasattr(result.body, "__anext__"):
+                result.body = _pieces_for_a_thread(result.body, loop)
+            return result
+
+        return call
+
+
+class _Events:
+    """The container's answer as PayloadPart events, a failure mid-stream as ModelStreamError.
+    Closing it closes the answer (its instance is free again), even before the first event: an
+    async generator would skip its cleanup if closed before it started."""
+
+    def __init__(self, pieces):
+        self._pieces = pieces
+        self._ended = False
+
+    def __aiter__(self) -> _Events:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._ended:
+            raise StopAsyncIteration
+        try:
+            piece = b""
+            while not piece:
+                piece = await self._pieces.__anext__()
+            return eventstream.event("PayloadPart", piece)
+        except StopAsyncIteration:
+            self._ended = True
+            raise
+        except Exception as exc:
+            await self.aclose()
+            return eventstream.exception("ModelStreamError", json.dumps(
+                {"Message": f"The model stream broke: {exc}", "ErrorCode": "ModelStreamError"}).encode())
+
+    async def aclose(self) -> None:
+        self._ended = True
+        await self._pieces.aclose()
+
+
+# -- TEMPORARY, with the entry points above ----------------------------------------------------------
+
+MAX_BODY = 6 * 1024 * 1024  # 6 MB, as real-time endpoints accept
+
 
 def _check_size(body: bytes) -> None:
     if len(body) > MAX_BODY:
@@ -85,12 +141,12 @@ def _check_size(body: bytes) -> None:
             f"{MAX_BODY} bytes (6 MB) for a real-time endpoint.")
 
 
-def _events(chunks):
-    """The container's answer as PayloadPart events; a failure mid-stream as ModelStreamError."""
+def _pieces_for_a_thread(pieces, loop):
     try:
-        for chunk in chunks:
-            if chunk:
-                yield eventstream.event("PayloadPart", chunk)
-    except Exception as exc:
-        yield eventstream.exception("ModelStreamError", json.dumps(
-            {"Message": f"The model stream broke: {exc}", "ErrorCode": "ModelStreamError"}).encode())
+        while True:
+            try:
+                yield asyncio.run_coroutine_threadsafe(pieces.__anext__(), loop).result()
+            except StopAsyncIteration:
+                return
+    finally:
+        asyncio.run_coroutine_threadsafe(pieces.aclose(), loop).result()

@@ -54,14 +54,14 @@ def test_instances_keep_their_objects_until_no_route_names_them():
     mirror = MirroredRoutes(Router(), lambda _: None)
     mirror.apply(KEY, route_state(_route({"V": 1.0}, {"V": [_instance("i-1", 9001)]})))
     first = mirror.router.find(*KEY).variants["V"].instances[0]
-    first.loop_inflight = 1
+    first.inflight = 1
     mirror.apply(KEY, route_state(_route({"V": 1.0}, {"V": [_instance("i-1", 9001), _instance("i-2", 9002)]})))
     assert mirror.router.find(*KEY).variants["V"].instances[0] is first  # its pools and counts stay
     assert mirror.inflight(["i-1", "i-2"]) == 1
 
     mirror.apply(KEY, route_state(_route({"V": 1.0}, {"V": [_instance("i-2", 9002)]})))
     assert mirror.inflight(["i-1"]) == 1  # dropped from the route, still answering: still counted
-    first.loop_inflight = 0
+    first.inflight = 0
     mirror.apply(KEY, None)
     assert mirror.inflight(["i-1", "i-2"]) == 0 and mirror.instances == {}
     assert not mirror.servable(KEY)
