@@ -19,7 +19,10 @@ def _moto_modules() -> frozenset[str]:
 
 
 def moto_application():
+    """moto's dispatcher behind `s3_requests.ExactTarget`, with S3's limits and errors installed."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from emulator.aws import s3_requests
 
     class Dispatcher(DomainDispatcherApplication):
         def get_backend_for_host(self, host):
@@ -27,7 +30,8 @@ def moto_application():
                 return host  # what moto's own lookup answers, without the folder scan
             return super().get_backend_for_host(host)
 
-    return Dispatcher(create_backend_app)
+    s3_requests.install()
+    return s3_requests.ExactTarget(Dispatcher(create_backend_app))
 
 
 class LogWriter:

@@ -1,0 +1,141 @@
+"""What moto's S3 is told of a request, and what it answers where moto itself would fail.
+
+1. The exact key. A server that bridges ASGI to WSGI (a2wsgi, as every such bridge) puts the
+   *decoded* path in PATH_INFO; moto rebuilds a URL from it and decodes that once more, so the keys
+   `a%20b` and `a b`, `%41` and `A`, `a%2Fb` and `a/b` collide and overwrite each other. moto
+   reads the undecoded target from `RAW_URI` when the WSGI server gives it (gunicorn and werkzeug
+   do); `ExactTarget` gives it from the ASGI scope a2wsgi keeps in the environ (`asgi.scope`),
+   or a pipeline that builds its own environ calls `wsgi_environ_fix(scope, environ)`.
+2. S3's limits and errors where moto has none (hooks on `S3Response`, pinned to moto 5.2.x):
+   a key over 1,024 bytes of UTF-8 is refused with KeyTooLongError; a body that is not the XML the
+   operation takes (garbage, a truncated document, a DOCTYPE with entities) is MalformedXML 400
+   instead of moto's traceback and 500 (xmltodict refuses entities, so an XXE payload never reads
+   a file); DELETE, PUT or POST on the service root (no bucket) is MethodNotAllowed 405 instead of
+   a ListBuckets answer.
+"""
+
+from __future__ import annotations
+
+import functools
+import string
+import threading
+import urllib.parse
+from xml.parsers.expat import ExpatError
+
+from moto.s3.exceptions import MalformedXML, S3ClientError
+from moto.s3.responses import S3Response
+
+MAX_KEY_BYTES = 1024
+# Octets a request target may carry as they are; anything else (raw UTF-8, spaces, controls) is
+# percent-encoded before moto decodes the target, so that decoding gives back the client's bytes.
+_TARGET_SAFE = (string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/%?").encode()
+_CREATING = frozenset({"PUT", "POST"})
+_install_lock = threading.Lock()
+_installed = False
+
+
+class ExactTarget:
+    """WSGI layer in front of moto: the request target moto decodes is the one the client sent."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        scope = environ.get("asgi.scope")
+        if scope is not None:
+            wsgi_environ_fix(scope, environ)
+        return self.app(environ, start_response)
+
+
+def wsgi_environ_fix(scope: dict, environ: dict) -> dict:
+    """Put the undecoded request target of an ASGI `scope` in `environ` as RAW_URI (and
+    REQUEST_URI), unless a server gave it already; returns the environ."""
+    if "RAW_URI" in environ:
+        return environ
+    raw_path = scope.get("raw_path") or scope.get("path", "/").encode("utf-8")
+    target = _ascii_target(raw_path)
+    query = scope.get("query_string") or b""
+    if query:
+        target += "?" + _ascii_target(query)
+    environ["RAW_URI"] = environ["REQUEST_URI"] = target
+    return environ
+
+
+def _ascii_target(raw: bytes) -> str:
+    return "".join(chr(b) if b in _TARGET_SAFE else "%%%02X" % b for b in raw)
+
+
+# -- S3 errors moto does not give -------------------------------------------------------------------
+
+class KeyTooLongError(S3ClientError):
+    code = "KeyTooLongError"
+
+    def __init__(self, size: int):
+        super().__init__("KeyTooLongError", "Your key is too long")
+        self.size, self.max_size_allowed = size, MAX_KEY_BYTES
+
+
+class MethodNotAllowed(S3ClientError):
+    code = "MethodNotAllowed"
+
+    def __init__(self, method: str):
+        super().__init__("MethodNotAllowed", "The specified method is not allowed against this resource.")
+        self.method, self.resource_type = method, "SERVICE"
+
+
+def install() -> None:
+    """Hook S3Response once per process (idempotent)."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        S3Response._bucket_response = _bucket_checks(S3Response._bucket_response)
+        S3Response._key_response = _key_checks(S3Response._key_response)
+        _installed = True
+
+
+def _bucket_checks(moto_handler):
+    @functools.wraps(moto_handler)
+    def handler(self, request, full_url):
+        if request.method in ("DELETE", "PUT", "POST") and not self.parse_bucket_name_from_url(request, full_url):
+            raise MethodNotAllowed(request.method)
+        return _xml_checked(moto_handler, self, request, full_url)
+
+    return handler
+
+
+def _key_checks(moto_handler):
+    @functools.wraps(moto_handler)
+    def handler(self, request, full_url):
+        if request.method in _CREATING:
+            size = len(self.parse_key_name().encode("utf-8", "surrogatepass"))
+            if size > MAX_KEY_BYTES:
+                raise KeyTooLongError(size)
+        return _xml_checked(moto_handler, self, request, full_url)
+
+    return handler
+
+
+def _xml_checked(moto_handler, response: S3Response, request, full_url):
+    """moto's answer; a body it could not read as the operation's XML is MalformedXML."""
+    try:
+        return moto_handler(response, request, full_url)
+    except S3ClientError:
+        raise
+    except (ExpatError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+        if request.method in _CREATING and response.body and _looks_like_xml_operation(request):
+            raise MalformedXML() from None
+        raise
+
+
+def _looks_like_xml_operation(request) -> bool:
+    """A sub-resource call whose body is an XML document (tagging, delete, CompleteMultipartUpload,
+    lifecycle, ...), not an object's bytes: PutObject and UploadPart bodies are never parsed."""
+    query = urllib.parse.parse_qs(request.query_string.decode("latin-1"), keep_blank_values=True)
+    if "partNumber" in query:
+        return False
+    return bool(query) or _is_bucket_path(request)
+
+
+def _is_bucket_path(request) -> bool:
+    return request.path.strip("/").count("/") == 0

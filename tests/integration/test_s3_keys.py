@@ -1,0 +1,147 @@
+"""S3 keys reach moto exactly as the client sent them, and S3's key limit holds.
+
+Each group of keys below collided before (the ASGI-to-WSGI bridge decoded the path, moto decoded
+it again), so one PutObject silently overwrote another: every key must come back on its own, with
+its own bytes, from ListObjectsV2 and GetObject, through boto3 and the AWS CLI, in persistent and
+ephemeral mode, and after a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import boto3
+import pytest
+
+from emulator.testing import LocalServer
+from tests.conftest import NO_RETRY
+from tests.integration.helpers import error_of, unique
+
+# Keys that are distinct on S3 but were mangled into one another.
+TRICKY_KEYS = [
+    "a b", "a%20b", "a+b", "a%2Bb", "A", "%41", "a/b", "a%2Fb", "x%y", "x%25y", "x%2525y",
+    "k?q=1", "k%3Fq%3D1", "semi;colon=1", "hash#frag", "tilde~", "ü/ß €", "%C3%BC", "dir/", "dir//x",
+    "back\\slash", "quote\"'", "<amp&>",
+]
+
+
+def _bodies(keys):
+    return {key: f"body of {key!r}".encode() for key in keys}
+
+
+def _put_all(s3, bucket, bodies):
+    for key, body in bodies.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+def _assert_all_exact(s3, bucket, bodies):
+    listed = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+              for o in page.get("Contents", [])]
+    assert sorted(listed) == sorted(bodies)
+    for key, body in bodies.items():
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body, key
+        assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == len(body), key
+
+
+def test_distinct_keys_stay_distinct(s3):
+    bucket = unique("keys")
+    s3.create_bucket(Bucket=bucket)
+    bodies = _bodies(TRICKY_KEYS)
+    _put_all(s3, bucket, bodies)
+    _assert_all_exact(s3, bucket, bodies)
+
+
+def test_copy_and_delete_name_the_exact_key(s3):
+    bucket = unique("keys-copy")
+    s3.create_bucket(Bucket=bucket)
+    bodies = _bodies(["a b", "a%20b", "a/b", "a%2Fb"])
+    _put_all(s3, bucket, bodies)
+    s3.copy_object(Bucket=bucket, Key="copy%20of", CopySource={"Bucket": bucket, "Key": "a%20b"})
+    assert s3.get_object(Bucket=bucket, Key="copy%20of")["Body"].read() == bodies["a%20b"]
+    s3.delete_object(Bucket=bucket, Key="a%2Fb")
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "a b"}]})
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert left == {"a%20b", "a/b", "copy%20of"}
+
+
+def test_multipart_upload_keeps_the_exact_key(s3):
+    bucket = unique("keys-mpu")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="big file", Body=b"other")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="big%20file")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="big%20file", UploadId=upload, PartNumber=1, Body=b"multipart")
+    s3.complete_multipart_upload(Bucket=bucket, Key="big%20file", UploadId=upload,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert s3.get_object(Bucket=bucket, Key="big%20file")["Body"].read() == b"multipart"
+    assert s3.get_object(Bucket=bucket, Key="big file")["Body"].read() == b"other"
+
+
+def test_keys_survive_a_restart_exactly(tmp_path):
+    bodies = _bodies(TRICKY_KEYS)
+    bucket = unique("keys-restart")
+    with LocalServer(data_dir=tmp_path, data_plane_workers=0) as server:
+        s3 = _client(server)
+        s3.create_bucket(Bucket=bucket)
+        _put_all(s3, bucket, bodies)
+    with LocalServer(data_dir=tmp_path, data_plane_workers=0) as server:
+        _assert_all_exact(_client(server), bucket, bodies)
+
+
+def test_ephemeral_mode_keeps_keys_exact_too():
+    bodies = _bodies(["a b", "a%20b", "%41", "A"])
+    with LocalServer(ephemeral=True, data_plane_workers=0) as server:
+        s3 = _client(server)
+        bucket = unique("keys-eph")
+        s3.create_bucket(Bucket=bucket)
+        _put_all(s3, bucket, bodies)
+        _assert_all_exact(s3, bucket, bodies)
+
+
+def test_aws_cli_cp_and_ls_keep_keys_exact(server, tmp_path):
+    bucket = unique("keys-cli")
+    assert _aws(server, "s3", "mb", f"s3://{bucket}").returncode == 0
+    names = ["a b.txt", "a%20b.txt", "a+b.txt", "%41.txt", "A.txt"]
+    for name in names:
+        source = tmp_path / f"{abs(hash(name))}.src"
+        source.write_bytes(f"cli {name}".encode())
+        copied = _aws(server, "s3", "cp", str(source), f"s3://{bucket}/{name}")
+        assert copied.returncode == 0, copied.stderr
+    listed = _aws(server, "s3", "ls", f"s3://{bucket}/")
+    assert sorted(line.split(None, 3)[3] for line in listed.stdout.splitlines()) == sorted(names)
+    for name in names:
+        target = tmp_path / "got"
+        fetched = _aws(server, "s3", "cp", f"s3://{bucket}/{name}", str(target))
+        assert fetched.returncode == 0, fetched.stderr
+        assert target.read_bytes() == f"cli {name}".encode()
+
+
+@pytest.mark.parametrize("key", ["k" * 1025, "€" * 342, "d/" * 512 + "x"], ids=["ascii", "utf8", "slashes"])
+def test_keys_over_1024_bytes_are_refused(s3, key):
+    bucket = unique("keys-long")
+    s3.create_bucket(Bucket=bucket)
+    err = error_of(s3.put_object, Bucket=bucket, Key=key, Body=b"x")
+    assert err.response["Error"]["Code"] == "KeyTooLongError"
+    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    err = error_of(s3.create_multipart_upload, Bucket=bucket, Key=key)
+    assert err.response["Error"]["Code"] == "KeyTooLongError"
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+def test_a_key_of_exactly_1024_bytes_is_kept(s3):
+    bucket = unique("keys-max")
+    s3.create_bucket(Bucket=bucket)
+    key = "€" * 341 + "k"  # 1,024 bytes of UTF-8
+    s3.put_object(Bucket=bucket, Key=key, Body=b"max")
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"max"
+
+
+def _client(server):
+    return boto3.client("s3", endpoint_url=server.url, region_name="us-east-1", config=NO_RETRY)
+
+
+def _aws(server, *args):
+    env = {**os.environ, **server.client_env()}
+    return subprocess.run([sys.executable, "-m", "awscli", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
