@@ -98,7 +98,7 @@ def _bucket_checks(moto_handler):
     @functools.wraps(moto_handler)
     def handler(self, request, full_url):
         if request.method in ("DELETE", "PUT", "POST") and not self.parse_bucket_name_from_url(request, full_url):
-            raise MethodNotAllowed(request.method)
+            raise _answered_as(self, "ListBuckets", MethodNotAllowed(request.method))
         return _xml_checked(moto_handler, self, request, full_url)
 
     return handler
@@ -110,7 +110,7 @@ def _key_checks(moto_handler):
         if request.method in _CREATING:
             size = len(self.parse_key_name().encode("utf-8", "surrogatepass"))
             if size > MAX_KEY_BYTES:
-                raise KeyTooLongError(size)
+                raise _answered_as(self, "PutObject", KeyTooLongError(size))
         return _xml_checked(moto_handler, self, request, full_url)
 
     return handler
@@ -124,8 +124,17 @@ def _xml_checked(moto_handler, response: S3Response, request, full_url):
         raise
     except (ExpatError, ValueError, KeyError, TypeError, AttributeError, IndexError):
         if request.method in _CREATING and response.body and _looks_like_xml_operation(request):
-            raise MalformedXML() from None
+            raise _answered_as(response, "PutObject", MalformedXML()) from None
         raise
+
+
+def _answered_as(response: S3Response, operation: str, error: S3ClientError) -> S3ClientError:
+    """`error`, with the operation moto serializes it for named unless moto named one already:
+    otherwise moto guesses it from the request's URI with patterns built from botocore's S3 model,
+    which botocore rewrites in place once a client has resolved an endpoint in this process
+    (`^?tagging$` does not compile, and the error became a 500)."""
+    response.data.setdefault("Action", operation)
+    return error
 
 
 def _looks_like_xml_operation(request) -> bool:
