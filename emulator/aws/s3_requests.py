@@ -98,6 +98,7 @@ def _bucket_checks(moto_handler):
     @functools.wraps(moto_handler)
     def handler(self, request, full_url):
         if request.method in ("DELETE", "PUT", "POST") and not self.parse_bucket_name_from_url(request, full_url):
+            self.response_headers["Allow"] = "GET"  # as S3 says: the service root is only listed
             raise _answered_as(self, "ListBuckets", MethodNotAllowed(request.method))
         return _xml_checked(moto_handler, self, request, full_url)
 

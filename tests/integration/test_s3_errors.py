@@ -107,6 +107,7 @@ def test_changing_the_service_root_is_method_not_allowed(server, method):
     document = ET.fromstring(text)
     assert document.findtext("Code") == "MethodNotAllowed"
     assert (document.findtext("Method"), document.findtext("ResourceType")) == (method, "SERVICE")
+    assert headers.get("allow") == "GET"
 
 
 def test_listing_buckets_at_the_root_still_works(server, s3, bucket):

@@ -14,6 +14,7 @@ import sys
 
 import boto3
 import pytest
+import requests
 
 from emulator.testing import LocalServer
 from tests.conftest import NO_RETRY
@@ -76,6 +77,19 @@ def test_multipart_upload_keeps_the_exact_key(s3):
                                  MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
     assert s3.get_object(Bucket=bucket, Key="big%20file")["Body"].read() == b"multipart"
     assert s3.get_object(Bucket=bucket, Key="big file")["Body"].read() == b"other"
+
+
+def test_presigned_urls_name_the_exact_key(s3):
+    bucket = unique("keys-presigned")
+    s3.create_bucket(Bucket=bucket)
+    bodies = _bodies(["a b", "a%20b", "a+b"])
+    for key, body in bodies.items():
+        url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300)
+        assert requests.put(url, data=body, timeout=30).status_code == 200
+    for key, body in bodies.items():
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300)
+        assert requests.get(url, timeout=30).content == body
+    _assert_all_exact(s3, bucket, bodies)
 
 
 def test_keys_survive_a_restart_exactly(tmp_path):
