@@ -26,9 +26,10 @@ from moto.s3.exceptions import MalformedXML, S3ClientError
 from moto.s3.responses import S3Response
 
 MAX_KEY_BYTES = 1024
-# Octets a request target may carry as they are; anything else (raw UTF-8, spaces, controls) is
-# percent-encoded before moto decodes the target, so that decoding gives back the client's bytes.
-_TARGET_SAFE = (string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/%?").encode()
+# Octets a request target keeps as they are; anything else (raw UTF-8, spaces, controls, and `;`
+# and `#`, which moto's urlparse would cut off as parameters or a fragment) is percent-encoded
+# before moto decodes the target, so that decoding gives back the client's bytes.
+_TARGET_SAFE = (string.ascii_letters + string.digits + "-._~!$&'()*+,=:@/%?").encode()
 _CREATING = frozenset({"PUT", "POST"})
 _install_lock = threading.Lock()
 _installed = False

@@ -9,8 +9,10 @@ ephemeral mode, and after a restart.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import urllib.parse
 
 import boto3
 import pytest
@@ -18,6 +20,7 @@ import requests
 
 from emulator.testing import LocalServer
 from tests.conftest import NO_RETRY
+from tests.integration.test_s3_errors import AUTHORIZATION
 from tests.integration.helpers import error_of, unique
 
 # Keys that are distinct on S3 but were mangled into one another.
@@ -90,6 +93,23 @@ def test_presigned_urls_name_the_exact_key(s3):
         url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300)
         assert requests.get(url, timeout=30).content == body
     _assert_all_exact(s3, bucket, bodies)
+
+
+def test_unencoded_octets_in_the_path_are_kept(server, s3):
+    """Clients other than botocore may send `;` in a path unencoded: it is no URL parameter."""
+    bucket = unique("keys-raw")
+    s3.create_bucket(Bucket=bucket)
+    url = urllib.parse.urlsplit(server.url)
+    raw = {b"a;b=c": "a;b=c", b"semi;x;y/z;w": "semi;x;y/z;w"}  # (raw UTF-8: the HTTP parser's 400)
+    for path in raw:
+        target = f"/{bucket}/".encode() + path
+        with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+            sock.sendall(b"PUT " + target + b" HTTP/1.1\r\nHost: " + url.netloc.encode()
+                         + b"\r\nAuthorization: " + AUTHORIZATION.encode()
+                         + b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(path) + path)
+            assert sock.makefile("rb").readline().split()[1] == b"200"
+    for path, key in raw.items():
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == path
 
 
 def test_keys_survive_a_restart_exactly(tmp_path):
