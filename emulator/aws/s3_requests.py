@@ -7,7 +7,9 @@
    do); `ExactTarget` gives it from the ASGI scope a2wsgi keeps in the environ (`asgi.scope`),
    or a pipeline that builds its own environ calls `wsgi_environ_fix(scope, environ)`.
 2. S3's limits and errors where moto has none (hooks on `S3Response`, pinned to moto 5.2.x):
-   a key over 1,024 bytes of UTF-8 is refused with KeyTooLongError; a body that is not the XML the
+   a key over 1,024 bytes of UTF-8 is refused with KeyTooLongError, one whose percent-encoded
+   bytes are not UTF-8 with InvalidURI (moto decoded them to U+FFFD, so `%FF` and `%FE` were one
+   key); a body that is not the XML the
    operation takes (garbage, a truncated document, a DOCTYPE with entities) is MalformedXML 400
    instead of moto's traceback and 500 (xmltodict refuses entities, so an XXE payload never reads
    a file); DELETE, PUT or POST on the service root (no bucket) is MethodNotAllowed 405 instead of
@@ -76,6 +78,13 @@ class KeyTooLongError(S3ClientError):
         self.size, self.max_size_allowed = size, MAX_KEY_BYTES
 
 
+class InvalidURI(S3ClientError):
+    code = "InvalidURI"
+
+    def __init__(self):
+        super().__init__("InvalidURI", "Couldn't parse the specified URI.")
+
+
 class MethodNotAllowed(S3ClientError):
     code = "MethodNotAllowed"
 
@@ -109,6 +118,8 @@ def _bucket_checks(moto_handler):
 def _key_checks(moto_handler):
     @functools.wraps(moto_handler)
     def handler(self, request, full_url):
+        if not _is_utf8(urllib.parse.unquote_to_bytes(self.raw_path)):  # moto would store U+FFFD instead
+            raise _answered_as(self, "GetObject" if request.method in ("GET", "HEAD") else "PutObject", InvalidURI())
         if request.method in _CREATING:
             size = len(self.parse_key_name().encode("utf-8", "surrogatepass"))
             if size > MAX_KEY_BYTES:
@@ -116,6 +127,14 @@ def _key_checks(moto_handler):
         return _xml_checked(moto_handler, self, request, full_url)
 
     return handler
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _xml_checked(moto_handler, response: S3Response, request, full_url):

@@ -99,15 +99,9 @@ def test_unencoded_octets_in_the_path_are_kept(server, s3):
     """Clients other than botocore may send `;` in a path unencoded: it is no URL parameter."""
     bucket = unique("keys-raw")
     s3.create_bucket(Bucket=bucket)
-    url = urllib.parse.urlsplit(server.url)
     raw = {b"a;b=c": "a;b=c", b"semi;x;y/z;w": "semi;x;y/z;w"}  # (raw UTF-8: the HTTP parser's 400)
     for path in raw:
-        target = f"/{bucket}/".encode() + path
-        with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
-            sock.sendall(b"PUT " + target + b" HTTP/1.1\r\nHost: " + url.netloc.encode()
-                         + b"\r\nAuthorization: " + AUTHORIZATION.encode()
-                         + b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(path) + path)
-            assert sock.makefile("rb").readline().split()[1] == b"200"
+        assert _raw(server, "PUT", f"/{bucket}/{path.decode()}", path)[0] == 200
     for path, key in raw.items():
         assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == path
 
@@ -161,6 +155,29 @@ def test_keys_over_1024_bytes_are_refused(s3, key):
     err = error_of(s3.create_multipart_upload, Bucket=bucket, Key=key)
     assert err.response["Error"]["Code"] == "KeyTooLongError"
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+@pytest.mark.parametrize("method", ["PUT", "GET", "HEAD", "DELETE"])
+def test_keys_that_are_not_utf8_are_invalid_uri(server, s3, method):
+    bucket = unique("keys-utf8")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="\ufffd", Body=b"replacement character")
+    for target in (f"/{bucket}/%FF", f"/{bucket}/a%C3", f"/{bucket}/%ED%A0%80"):
+        status, text = _raw(server, method, target, b"x" if method == "PUT" else b"")
+        assert status == 400, (target, text)
+        if method != "HEAD":
+            assert "<Code>InvalidURI</Code>" in text
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["\ufffd"]
+    assert s3.get_object(Bucket=bucket, Key="\ufffd")["Body"].read() == b"replacement character"
+
+
+def _raw(server, method: str, target: str, body: bytes) -> tuple[int, str]:
+    url = urllib.parse.urlsplit(server.url)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        sock.sendall(f"{method} {target} HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: {AUTHORIZATION}\r\n"
+                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+        answer = sock.makefile("rb").read().decode("utf-8", "replace")
+    return int(answer.split()[1]), answer
 
 
 def test_a_key_of_exactly_1024_bytes_is_kept(s3):
