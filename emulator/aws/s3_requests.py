@@ -10,21 +10,23 @@
    a key over 1,024 bytes of UTF-8 is refused with KeyTooLongError, one whose percent-encoded
    bytes are not UTF-8 with InvalidURI (moto decoded them to U+FFFD, so `%FF` and `%FE` were one
    key); a body that is not the XML the
-   operation takes (garbage, a truncated document, a DOCTYPE with entities) is MalformedXML 400
-   instead of moto's traceback and 500 (xmltodict refuses entities, so an XXE payload never reads
-   a file); DELETE, PUT or POST on the service root (no bucket) is MethodNotAllowed 405 instead of
+   operation takes (garbage, a truncated document, nesting too deep, any DOCTYPE, so no entity is
+   ever expanded or fetched) is MalformedXML 400 instead of moto's traceback and 500; a bucket
+   policy that is no JSON object with statements is MalformedPolicy (moto stored it, and every
+   later request to the bucket's objects failed parsing it); DELETE, PUT or POST on the service root (no bucket) is MethodNotAllowed 405 instead of
    a ListBuckets answer.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import string
 import threading
 import urllib.parse
 from xml.parsers.expat import ExpatError
 
-from moto.s3.exceptions import MalformedXML, S3ClientError
+from moto.s3.exceptions import InvalidArgumentError, MalformedXML, S3ClientError
 from moto.s3.responses import S3Response
 
 MAX_KEY_BYTES = 1024
@@ -85,6 +87,13 @@ class InvalidURI(S3ClientError):
         super().__init__("InvalidURI", "Couldn't parse the specified URI.")
 
 
+class MalformedPolicy(S3ClientError):
+    code = "MalformedPolicy"
+
+    def __init__(self, message: str):
+        super().__init__("MalformedPolicy", message)
+
+
 class MethodNotAllowed(S3ClientError):
     code = "MethodNotAllowed"
 
@@ -110,7 +119,13 @@ def _bucket_checks(moto_handler):
         if request.method in ("DELETE", "PUT", "POST") and not self.parse_bucket_name_from_url(request, full_url):
             self.response_headers["Allow"] = "GET"  # as S3 says: the service root is only listed
             raise _answered_as(self, "ListBuckets", MethodNotAllowed(request.method))
-        return _xml_checked(moto_handler, self, request, full_url)
+        if request.method == "PUT" and "policy" in request.args:
+            _check_policy(self)
+        if request.method == "POST" and "delete" not in request.args and "key" not in request.form:
+            raise _answered_as(self, "PutObject", InvalidArgumentError(  # moto: a KeyError, a 500
+                "Bucket POST must contain a field named 'key'.  If it is specified, please check the order"
+                " of the fields.", "key", ""))
+        return _xml_checked(moto_handler, self, request, full_url, _bucket_xml_body(request, self.body))
 
     return handler
 
@@ -124,9 +139,23 @@ def _key_checks(moto_handler):
             size = len(self.parse_key_name().encode("utf-8", "surrogatepass"))
             if size > MAX_KEY_BYTES:
                 raise _answered_as(self, "PutObject", KeyTooLongError(size))
-        return _xml_checked(moto_handler, self, request, full_url)
+        return _xml_checked(moto_handler, self, request, full_url, _key_xml_body(request, self.body))
 
     return handler
+
+
+def _check_policy(response: S3Response) -> None:
+    """A bucket policy must be a JSON object with statements: moto stored anything, and every later
+    request to the bucket's objects then failed parsing it (a 500 for good)."""
+    try:
+        policy = json.loads(response.body)
+    except ValueError:
+        policy = None
+    if not isinstance(policy, dict):
+        raise _answered_as(response, "PutBucketPolicy",
+                           MalformedPolicy("Policies must be valid JSON and the first byte must be '{'"))
+    if not isinstance(policy.get("Statement"), (list, dict)) or not policy["Statement"]:
+        raise _answered_as(response, "PutBucketPolicy", MalformedPolicy("Missing required field Statement"))
 
 
 def _is_utf8(raw: bytes) -> bool:
@@ -137,14 +166,18 @@ def _is_utf8(raw: bytes) -> bool:
     return True
 
 
-def _xml_checked(moto_handler, response: S3Response, request, full_url):
-    """moto's answer; a body it could not read as the operation's XML is MalformedXML."""
+def _xml_checked(moto_handler, response: S3Response, request, full_url, xml_body: bool):
+    """moto's answer; for a request whose body is an XML document (`xml_body`), a body that
+    declares a DOCTYPE (entities: never expanded, never fetched) or that moto cannot read as the
+    operation's XML (garbage, truncated, the wrong elements, nested too deep) is MalformedXML."""
+    if xml_body and b"<!DOCTYPE" in response.body:
+        raise _answered_as(response, "PutObject", MalformedXML())
     try:
         return moto_handler(response, request, full_url)
     except S3ClientError:
         raise
-    except (ExpatError, ValueError, KeyError, TypeError, AttributeError, IndexError):
-        if request.method in _CREATING and response.body and _looks_like_xml_operation(request):
+    except (ExpatError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
+        if xml_body:
             raise _answered_as(response, "PutObject", MalformedXML()) from None
         raise
 
@@ -158,14 +191,18 @@ def _answered_as(response: S3Response, operation: str, error: S3ClientError) -> 
     return error
 
 
-def _looks_like_xml_operation(request) -> bool:
-    """A sub-resource call whose body is an XML document (tagging, delete, CompleteMultipartUpload,
-    lifecycle, ...), not an object's bytes: PutObject and UploadPart bodies are never parsed."""
-    query = urllib.parse.parse_qs(request.query_string.decode("latin-1"), keep_blank_values=True)
-    if "partNumber" in query:
+# Object sub-resources whose PUT or POST body is an XML document (CompleteMultipartUpload: POST
+# ?uploadId); a PutObject or UploadPart body is the object's bytes, whatever its query says.
+_KEY_XML = frozenset({"tagging", "acl", "retention", "legal-hold", "restore", "select"})
+
+
+def _bucket_xml_body(request, body: bytes) -> bool:
+    """Every PUT or POST body on a bucket is XML, but a bucket policy (JSON) and a browser form."""
+    return (request.method in _CREATING and bool(body) and "policy" not in request.args
+            and request.mimetype != "multipart/form-data")
+
+
+def _key_xml_body(request, body: bytes) -> bool:
+    if request.method not in _CREATING or not body:
         return False
-    return bool(query) or _is_bucket_path(request)
-
-
-def _is_bucket_path(request) -> bool:
-    return request.path.strip("/").count("/") == 0
+    return bool(_KEY_XML & request.args.keys()) or (request.method == "POST" and "uploadId" in request.args)

@@ -12,6 +12,7 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 
 import pytest
+import requests
 
 from tests.integration.helpers import unique
 
@@ -73,31 +74,63 @@ def _target(s3, bucket: str, operation: str) -> tuple[str, str]:
     return method, path.format(bucket=bucket)
 
 
-def _xxe_bodies(secret_path: str) -> list[tuple[bytes, bool]]:
-    """(body, whether S3 refuses it): entities are refused; a DOCTYPE that only names an external
-    DTD declares nothing, and is never fetched."""
-    entity = f'<!DOCTYPE Tagging [<!ENTITY e SYSTEM "file://{secret_path}">]>'
-    parameter = f'<!DOCTYPE Tagging [<!ENTITY % p SYSTEM "file://{secret_path}"> %p;]>'
-    external = f'<!DOCTYPE Tagging SYSTEM "file://{secret_path}">'
-    tag = "<Tagging><TagSet><Tag><Key>k</Key><Value>{}</Value></Tag></TagSet></Tagging>"
-    return [(f'<?xml version="1.0"?>{entity}{tag.format("&e;")}'.encode(), True),
-            (f'<?xml version="1.0"?>{parameter}{tag.format("v")}'.encode(), True),
-            (f'<?xml version="1.0"?>{external}{tag.format("v")}'.encode(), False)]
+def _xxe_bodies(secret_path: str, root: str, inner: str) -> list[bytes]:
+    """A general entity, a parameter entity and an external DTD, each naming the secret file."""
+    declarations = [f'<!DOCTYPE {root} [<!ENTITY e SYSTEM "file://{secret_path}">]>',
+                    f'<!DOCTYPE {root} [<!ENTITY % p SYSTEM "file://{secret_path}"> %p;]>',
+                    f'<!DOCTYPE {root} SYSTEM "file://{secret_path}">']
+    return [f'<?xml version="1.0"?>{declaration}<{root}>{inner}</{root}>'.encode() for declaration in declarations]
+
+
+TAGS = "<TagSet><Tag><Key>k</Key><Value>&e;</Value></Tag></TagSet>"
 
 
 def test_xxe_never_reads_a_local_file(server, s3, bucket, tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text(SECRET)
-    for body, refused in _xxe_bodies(str(secret)):
-        for method, path in [("PUT", f"/{bucket}?tagging"), ("PUT", f"/{bucket}/k?tagging"),
-                             ("POST", f"/{bucket}?delete")]:
+    upload = _upload(s3, bucket)
+    etag = s3.upload_part(Bucket=bucket, Key="mpu", UploadId=upload, PartNumber=1, Body=b"part")["ETag"]
+    cases = [("PUT", f"/{bucket}?tagging", "Tagging", TAGS), ("PUT", f"/{bucket}/k?tagging", "Tagging", TAGS),
+             ("POST", f"/{bucket}?delete", "Delete", "<Object><Key>&e;</Key></Object>"),
+             ("POST", f"/{bucket}/mpu?uploadId={upload}", "CompleteMultipartUpload",
+              f"<Part><ETag>{etag}</ETag><PartNumber>1</PartNumber></Part>")]
+    for method, path, root, inner in cases:
+        for body in _xxe_bodies(str(secret), root, inner):
             status, _, text = _send(server, method, path, body)
             assert SECRET not in text
-            assert status < 500, text
-            if refused or path.endswith("delete"):  # a Tagging document is no Delete request
-                assert status == 400 and _code(text) == "MalformedXML", (method, path, text)
-    for method, path in [("GET", f"/{bucket}?tagging"), ("GET", f"/{bucket}/k?tagging"), ("GET", f"/{bucket}")]:
+            assert (status, _code(text)) == (400, "MalformedXML"), (method, path, text)
+    for method, path in [("GET", f"/{bucket}?tagging"), ("GET", f"/{bucket}/k?tagging"), ("GET", f"/{bucket}"),
+                         ("GET", f"/{bucket}/mpu?uploadId={upload}")]:
         assert SECRET not in _send(server, method, path)[2]
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="mpu")
+
+
+def test_xml_nested_too_deep_is_malformed_xml(server, s3, bucket):
+    deep = b"<?xml version='1.0'?>" + b"<x>" * 5000 + b"</x>" * 5000
+    for method, path in [("PUT", f"/{bucket}?tagging"), ("POST", f"/{bucket}?delete"),
+                         ("POST", f"/{bucket}/mpu?uploadId={_upload(s3, bucket)}")]:
+        status, _, text = _send(server, method, path, deep)
+        assert (status, _code(text)) == (400, "MalformedXML"), (method, path, text)
+
+
+@pytest.mark.parametrize("policy,message", [
+    (b"garbage", "Policies must be valid JSON and the first byte must be '{'"),
+    (b"[1, 2]", "Policies must be valid JSON and the first byte must be '{'"),
+    (b"{}", "Missing required field Statement"),
+])
+def test_a_bucket_policy_that_is_no_policy_is_refused_and_the_bucket_still_works(server, s3, bucket, policy, message):
+    status, _, text = _send(server, "PUT", f"/{bucket}?policy", policy)
+    assert (status, _code(text), ET.fromstring(text).findtext("Message")) == (400, "MalformedPolicy", message)
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+    s3.create_multipart_upload(Bucket=bucket, Key="after-policy")
+
+
+def test_an_object_that_looks_like_xml_is_still_an_object(s3, bucket):
+    page = b'<?xml version="1.0"?><!DOCTYPE html [<!ENTITY e "x">]><Tagging>&e;</Tagging>'
+    s3.put_object(Bucket=bucket, Key="page.xml", Body=page)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="parts.xml")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="parts.xml", UploadId=upload, PartNumber=1, Body=page)
+    assert s3.get_object(Bucket=bucket, Key="page.xml")["Body"].read() == page
 
 
 @pytest.mark.parametrize("method", ["DELETE", "PUT", "POST"])
@@ -120,3 +153,16 @@ def test_valid_xml_bodies_still_work(s3, bucket):
     assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "a", "Value": "b"}]
     deleted = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k"}]})
     assert [d["Key"] for d in deleted["Deleted"]] == ["k"]
+
+
+@pytest.mark.parametrize("query", ["", "?policy", "?tagging"])
+def test_a_bucket_post_that_is_no_form_upload_is_invalid_argument(server, bucket, query):
+    status, _, text = _send(server, "POST", f"/{bucket}{query}", b"<Foo/>")
+    assert (status, _code(text)) == (400, "InvalidArgument"), text
+
+
+def test_a_browser_form_post_still_uploads(s3, bucket):
+    form = s3.generate_presigned_post(Bucket=bucket, Key="from-form")
+    answer = requests.post(form["url"], data=form["fields"], files={"file": ("f.txt", b"form body")}, timeout=30)
+    assert answer.status_code in (200, 204), answer.text
+    assert s3.get_object(Bucket=bucket, Key="from-form")["Body"].read() == b"form body"
