@@ -166,3 +166,23 @@ def test_a_browser_form_post_still_uploads(s3, bucket):
     answer = requests.post(form["url"], data=form["fields"], files={"file": ("f.txt", b"form body")}, timeout=30)
     assert answer.status_code in (200, 204), answer.text
     assert s3.get_object(Bucket=bucket, Key="from-form")["Body"].read() == b"form body"
+
+
+BUCKET_SUBRESOURCES = ["tagging", "delete", "lifecycle", "cors", "versioning", "acl", "policy", "notification",
+                       "encryption", "website", "logging", "replication", "ownershipControls", "publicAccessBlock",
+                       "accelerate", "requestPayment", "object-lock", "intelligent-tiering&id=x", "inventory&id=x",
+                       "metrics&id=x", "analytics&id=x"]
+OBJECT_SUBRESOURCES = ["tagging", "acl", "retention", "legal-hold", "restore", "select&select-type=2"]
+HOSTILE = [b"garbage", b"<Foo/>", b"<a><b><c/></b></a>", b"<x>" * 3000 + b"</x>" * 3000,
+           b"<Tagging><TagSet/></Tagging>", b"<Delete><Object/></Delete>", b"{}"]
+
+
+def test_no_hostile_body_on_any_sub_resource_is_a_5xx(server, s3):
+    bucket = unique("hostile")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    targets = [f"/{bucket}?{sub}" for sub in BUCKET_SUBRESOURCES] + [f"/{bucket}/k?{sub}" for sub in OBJECT_SUBRESOURCES]
+    failures = [(method, target, body[:12], status) for target in targets for method in ("PUT", "POST")
+                for body in HOSTILE for status in [_send(server, method, target, body)[0]] if status >= 500]
+    assert not failures
+    assert s3.get_object(Bucket=bucket, Key="k")["ResponseMetadata"]["HTTPStatusCode"] == 200  # still serves
