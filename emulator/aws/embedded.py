@@ -1,9 +1,15 @@
 """moto's dispatcher, in-process: every AWS service that is not SageMaker goes here.
 
 moto picks the backend from the Host header or the SigV4 scope, exactly as its own server does.
-One correction: moto lists its package folder (a directory scan with a stat per entry: 0.3–3 ms, more under load)
-on every request, under the dispatcher's global lock; the list never changes while the process
-runs, so it is read once.
+Two corrections:
+* moto lists its package folder (a directory scan with a stat per entry: 0.3–3 ms, more under load)
+  on every request, under the dispatcher's global lock; the list never changes while the process
+  runs, so it is read once.
+* moto runs its Flask apps in debug mode, where Flask gives every request without a form a class
+  of its own whose method refers back to the request (flask.debughelpers): a reference cycle, so
+  each request and its whole body (a 256 MB PutObject: 256 MB) stayed resident until the next
+  cyclic collection, which only the count of new objects triggers, not their size. Our apps run
+  without debug mode and still propagate exceptions, as debug mode did.
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ def _moto_modules() -> frozenset[str]:
 
 
 def moto_application():
+    """moto's dispatcher behind `s3_requests.ExactTarget`, with S3's limits and errors installed."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from emulator.aws import s3_requests
 
     class Dispatcher(DomainDispatcherApplication):
         def get_backend_for_host(self, host):
@@ -27,7 +36,16 @@ def moto_application():
                 return host  # what moto's own lookup answers, without the folder scan
             return super().get_backend_for_host(host)
 
-    return Dispatcher(create_backend_app)
+    s3_requests.install()
+    return s3_requests.ExactTarget(Dispatcher(functools.partial(_backend_app, create_backend_app)))
+
+
+def _backend_app(create_backend_app, service: str):
+    """moto's Flask app for one service, out of debug mode (see the module docstring)."""
+    app = create_backend_app(service)
+    app.debug = False
+    app.config["PROPAGATE_EXCEPTIONS"] = True  # errors reach the WSGI layers around moto, as before
+    return app
 
 
 class LogWriter:

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 
 from emulator import errors
 from emulator.context import RequestContext
 from emulator.store import Resource, Store
-from emulator.store.records import Page, Query
+from emulator.store.db import is_position
+from emulator.store.records import Query
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """A page of a List* call: its resources, and the NextToken of the page after (None: the last)."""
+
+    items: list[Resource]
+    next_token: str | None
 
 
 class Provider:
@@ -36,9 +46,10 @@ class Provider:
 
     # -- listing ------------------------------------------------------------------------------
 
-    def page(self, ctx: RequestContext, params: dict, sort_names: dict[str, str], **extra) -> Page:
+    def page(self, ctx: RequestContext, params: dict, sort_names: dict[str, str], **extra) -> ListPage:
         """One page of a List* call. `sort_names` maps the shape's SortBy values to store columns."""
-        sort_by = params.get("SortBy")
+        sort_by = sort_names.get(params.get("SortBy"), "created")
+        descending = params.get("SortOrder", "Descending") == "Descending"
         query = Query(
             kind=self.kind,
             account=ctx.account,
@@ -49,36 +60,54 @@ class Provider:
             created_before=params.get("CreationTimeBefore"),
             modified_after=params.get("LastModifiedTimeAfter"),
             modified_before=params.get("LastModifiedTimeBefore"),
-            sort_by=sort_names.get(sort_by, "created"),
-            descending=params.get("SortOrder", "Descending") == "Descending",
+            sort_by=sort_by,
+            descending=descending,
             limit=params.get("MaxResults") or 10,
-            offset=decode_token(params.get("NextToken"), self.kind),
+            after=self._position(params.get("NextToken"), sort_by, descending),
             **extra,
         )
-        return self.store.query(query)
+        page = self.store.query(query)
+        token = None if page.next_after is None else encode_token(
+            {"k": self.kind, "s": sort_by, "d": descending, "a": page.next_after})
+        return ListPage(page.items, token)
 
-    def listed(self, page: Page, key: str, summaries: list[dict]) -> dict:
+    def _position(self, token: str | None, sort_by: str, descending: bool) -> tuple | None:
+        """Where the page a NextToken names starts; refused unless this listing issued it."""
+        if not token:
+            return None
+        document = decode_token(token)
+        after = document.get("a")
+        if (document.get("k"), document.get("s"), document.get("d")) != (self.kind, sort_by, descending) \
+                or not is_position(sort_by, after):
+            raise invalid_token()
+        return tuple(after)
+
+    @staticmethod
+    def listed(page: ListPage, key: str, summaries: list[dict]) -> dict:
+        """The List* answer: its summaries, and the NextToken when more follow."""
         result = {key: summaries}
-        if page.next_offset is not None:
-            result["NextToken"] = encode_token(page.next_offset, self.kind)
+        if page.next_token is not None:
+            result["NextToken"] = page.next_token
         return result
 
 
-def encode_token(offset: int, kind: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset, "k": kind}).encode()).decode()
+def encode_token(document: dict) -> str:
+    """An opaque NextToken holding `document` (where the next page starts, and for which listing)."""
+    return base64.urlsafe_b64encode(json.dumps(document, separators=(",", ":")).encode()).decode()
 
 
-def decode_token(token: str | None, kind: str) -> int:
-    if not token:
-        return 0
+def decode_token(token: str) -> dict:
     try:
-        document = json.loads(base64.urlsafe_b64decode(token.encode()))
-        offset = document["o"]
-        if document["k"] != kind or not isinstance(offset, int) or not 0 <= offset < 2**62:
-            raise ValueError(token)
-    except (ValueError, KeyError, TypeError):
-        raise errors.validation("Invalid pagination token: the NextToken was not issued by this operation.") from None
-    return offset
+        document = json.loads(base64.b64decode(token.encode(), altchars=b"-_", validate=True))
+    except (ValueError, RecursionError):
+        raise invalid_token() from None
+    if not isinstance(document, dict):
+        raise invalid_token()
+    return document
+
+
+def invalid_token() -> errors.ServiceError:
+    return errors.validation("Invalid pagination token: the NextToken was not issued by this operation.")
 
 
 def copy_members(params: dict, names: tuple[str, ...]) -> dict:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emulator import errors
-from emulator.providers.base import Provider, decode_token, encode_token
+from emulator.providers.base import Provider, decode_token, encode_token, invalid_token
 
 MAX_TAGS = 50
 
@@ -28,13 +28,21 @@ class TagsProvider(Provider):
 
     def list_tags(self, ctx, params):
         arn = self._existing(params["ResourceArn"])
-        tags = self.store.tags(arn)
-        offset = decode_token(params.get("NextToken"), self.kind)
         limit = params.get("MaxResults") or 50
-        result = {"Tags": [{"Key": k, "Value": v} for k, v in tags[offset:offset + limit]]}
-        if offset + limit < len(tags):
-            result["NextToken"] = encode_token(offset + limit, self.kind)
+        rows = self.store.tags_after(arn, self._after(params.get("NextToken"), arn), limit + 1)
+        result = {"Tags": [{"Key": key, "Value": value} for _, key, value in rows[:limit]]}
+        if len(rows) > limit:  # the position is the last tag's number: a tag deleted meanwhile shifts nothing
+            result["NextToken"] = encode_token({"k": self.kind, "r": arn, "a": rows[limit - 1][0]})
         return result
+
+    def _after(self, token: str | None, arn: str) -> int:
+        if not token:
+            return 0
+        document = decode_token(token)
+        seq = document.get("a")
+        if (document.get("k"), document.get("r")) != (self.kind, arn) or type(seq) is not int or not 0 <= seq < 2**62:
+            raise invalid_token()
+        return seq
 
     def delete_tags(self, ctx, params):
         self.store.delete_tags(self._existing(params["ResourceArn"]), params["TagKeys"])

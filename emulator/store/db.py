@@ -34,8 +34,26 @@ CREATE INDEX IF NOT EXISTS history_by_arn ON history (arn);
 """
 
 _COLUMNS = "kind, account, region, name, arn, status, created, modified, data"
-SORT_COLUMNS = {"name": ("key",), "created": ("created", "key"), "status": ("status", "created", "key"),
-                "modified": ("modified", "key")}
+# A listing's order: (SQL expression, its value for a resource, the value's type) per column, the
+# unique key last, so that the values of a page's last item say exactly where the next page starts.
+# (Only kinds whose resources all have a status are sorted by it: a NULL compares as nothing.)
+_KEY = ("key", lambda res: res.name.lower(), str)
+_CREATED = ("created", lambda res: res.created, float)
+SORT_COLUMNS = {
+    "name": (_KEY,),
+    "created": (_CREATED, _KEY),
+    "status": (("status", lambda res: res.status, str), _CREATED, _KEY),
+    "modified": (("modified", lambda res: res.modified, float), _KEY),
+}
+
+
+def is_position(sort_by: str, values) -> bool:
+    """Whether `values` can be a Query.after for this order (one value of the right type per column)."""
+    columns = SORT_COLUMNS.get(sort_by)
+    if columns is None or not isinstance(values, (list, tuple)) or len(values) != len(columns):
+        return False
+    return all(isinstance(value, (int, float) if kind is float else kind) and not isinstance(value, bool)
+               for value, (_, _, kind) in zip(values, columns))
 
 
 def _partial_row(fields, row) -> Resource:
@@ -46,6 +64,26 @@ def _partial_row(fields, row) -> Resource:
 def _row(row) -> Resource:
     kind, account, region, name, arn, status, created, modified, data = row
     return Resource(kind, account, region, name, arn, status, created, modified, json.loads(data))
+
+
+def _filters(q: Query) -> tuple[list[str], list]:
+    """The WHERE terms (and their arguments) of a listing's filters."""
+    where, args = ["kind=?", "account=?", "region=?"], [q.kind, q.account, q.region]
+    if q.name_contains:
+        where.append("instr(key, ?) > 0")
+        args.append(q.name_contains.lower())
+    for column, op, value in (
+        ("status", "=", q.status),
+        ("created", ">", q.created_after), ("created", "<", q.created_before),
+        ("modified", ">", q.modified_after), ("modified", "<", q.modified_before),
+    ):
+        if value is not None:
+            where.append(f"{column} {op} ?")
+            args.append(value)
+    for key, value in q.data_equals:
+        where.append("json_extract(data, ?) = ?")
+        args.extend([f'$."{key}"', value])
+    return where, args
 
 
 class Store(Database):
@@ -110,36 +148,27 @@ class Store(Database):
             return [_row(r) for r in self._db.execute(sql, args).fetchall()]
 
     def query(self, q: Query) -> Page:
-        where, args = ["kind=?", "account=?", "region=?"], [q.kind, q.account, q.region]
-        if q.name_contains:
-            where.append("instr(key, ?) > 0")
-            args.append(q.name_contains.lower())
-        for column, op, value in (
-            ("status", "=", q.status),
-            ("created", ">", q.created_after), ("created", "<", q.created_before),
-            ("modified", ">", q.modified_after), ("modified", "<", q.modified_before),
-        ):
-            if value is not None:
-                where.append(f"{column} {op} ?")
-                args.append(value)
-        for key, value in q.data_equals:
-            where.append("json_extract(data, ?) = ?")
-            args.extend([f'$."{key}"', value])
-        order = "DESC" if q.descending else "ASC"
-        ordering = ", ".join(f"{column} {order}" for column in SORT_COLUMNS[q.sort_by])
+        """One page in the order asked for, starting after `q.after` (keyset pagination: what is
+        created or deleted meanwhile never shifts the pages that follow)."""
+        where, args = _filters(q)
+        sort = SORT_COLUMNS[q.sort_by]
+        expressions = ", ".join(expression for expression, *_ in sort)
+        if q.after is not None:
+            where.append(f"({expressions}) {'<' if q.descending else '>'} ({', '.join('?' * len(sort))})")
+            args.extend(q.after)
+        order = " DESC" if q.descending else " ASC"
         columns, row = _COLUMNS, _row
         if q.fields is not None:  # only the data members the caller names: no whole-document decoding
             paths = [f"'$.\"{name}\"'" for name in q.fields] * (2 if len(q.fields) == 1 else 1)
             extract = f"json_extract(data, {', '.join(paths)})" if paths else "'[]'"
             columns, row = _COLUMNS.replace("data", extract), functools.partial(_partial_row, q.fields)
-        sql = (
-            f"SELECT {columns} FROM resources WHERE {' AND '.join(where)}"
-            f" ORDER BY {ordering} LIMIT ? OFFSET ?"
-        )
+        sql = (f"SELECT {columns} FROM resources WHERE {' AND '.join(where)}"
+               f" ORDER BY {(order + ', ').join(e for e, *_ in sort)}{order} LIMIT ?")
         with self._lock:
-            rows = self._db.execute(sql, args + [q.limit + 1, q.offset]).fetchall()
+            rows = self._db.execute(sql, args + [q.limit + 1]).fetchall()
+        items = [row(r) for r in rows[: q.limit]]
         more = len(rows) > q.limit
-        return Page([row(r) for r in rows[: q.limit]], q.offset + q.limit if more else None)
+        return Page(items, tuple(value(items[-1]) for _, value, _ in sort) if more else None)
 
     # -- tags and history ---------------------------------------------------------------------
 
@@ -147,6 +176,13 @@ class Store(Database):
         with self._lock:
             return self._db.execute(
                 "SELECT key, value FROM tags WHERE arn=? ORDER BY seq", (arn,)
+            ).fetchall()
+
+    def tags_after(self, arn: str, seq: int, limit: int) -> list[tuple[int, str, str]]:
+        """(seq, key, value) of up to `limit` tags added after the one numbered `seq`, oldest first."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT seq, key, value FROM tags WHERE arn=? AND seq>? ORDER BY seq LIMIT ?", (arn, seq, limit)
             ).fetchall()
 
     def put_tags(self, arn: str, tags: list[tuple[str, str]]) -> None:

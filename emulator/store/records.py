@@ -22,7 +22,7 @@ class Resource:
 @dataclass(frozen=True)
 class Page:
     items: list[Resource]
-    next_offset: int | None
+    next_after: tuple | None  # the last item's sort values when more follow (see Query.after)
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,6 @@ class Query:
     sort_by: str = "created"  # one of Store.SORT_COLUMNS
     descending: bool = True
     limit: int = 10
-    offset: int = 0
+    after: tuple | None = None  # sort values (Store.SORT_COLUMNS[sort_by]) the page starts after
     data_equals: tuple[tuple[str, str], ...] = ()  # (top-level data key, value) pairs
     fields: tuple[str, ...] | None = None  # data members List* needs (None: the whole document)
