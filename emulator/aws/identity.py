@@ -33,8 +33,7 @@ def account_for(access_key: str | None, headers: dict[str, str]) -> str:
 
 def known_account(access_key: str | None, headers: dict[str, str]) -> str | None:
     """`account_for` when it needs no lookup: a fixed account, the caller's x-moto-account-id, or
-    one looked up before; None otherwise (a data-plane worker asks the main process for it, see
-    emulator/data_plane_worker.py)."""
+    one looked up before; None otherwise."""
     fixed = _environment()[0]
     if fixed:
         return fixed

@@ -1,5 +1,6 @@
 """SageMaker Runtime: InvokeEndpoint, InvokeEndpointWithResponseStream and InvokeEndpointAsync,
-through the router, with AWS's validation of the call."""
+through the router. The pipeline checked the call (its body limit included) before it comes here;
+InvokeEndpoint is a coroutine served on the event loop."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from emulator.protocol.http import HttpResponse
 from emulator.services.training.channels import split_s3_uri
 
 log = logging.getLogger("smlocal.runtime")
-MAX_BODY = 6 * 1024 * 1024  # 6 MB, as real-time endpoints accept
 
 
 class RuntimeProvider:
@@ -22,19 +22,11 @@ class RuntimeProvider:
         self.clients = clients
         self.background = background
 
-    def invoke_endpoint(self, ctx, params):
-        _check_size(params.get("Body", b""))
-        return self.router.invoke(ctx.account, ctx.region, params)
-
-    def start_invoke_endpoint(self, ctx, params, done):
-        """InvokeEndpoint on the server's event loop (emulator/asgi.py): `done(answer, None)` or
-        `done(None, error)` follows once the container has answered; an error found before anything
-        is sent raises here."""
-        _check_size(params.get("Body", b""))
-        self.router.start(ctx.account, ctx.region, params, done)
+    async def invoke_endpoint(self, ctx, params):
+        return await self.router.ainvoke(ctx.account, ctx.region, params)
 
     def invoke_endpoint_with_response_stream(self, ctx, params):
-        _check_size(params.get("Body", b""))
+        """Served in the pipeline's thread pool, which reads the container's chunks too."""
         answer = self.router.invoke(ctx.account, ctx.region, params, stream=True)
         headers = [("Content-Type", eventstream.CONTENT_TYPE), ("x-amzn-RequestId", ctx.request_id),
                    ("x-Amzn-Invoked-Production-Variant", answer["InvokedProductionVariant"])]
@@ -76,13 +68,6 @@ class RuntimeProvider:
                 bucket, key = split_s3_uri(target)
                 message = exc.message if isinstance(exc, errors.ServiceError) else str(exc)
                 s3.put_object(Bucket=bucket, Key=key, Body=message.encode(), ContentType="text/plain")
-
-
-def _check_size(body: bytes) -> None:
-    if len(body) > MAX_BODY:
-        raise errors.ServiceError(
-            "ValidationError", f"Received payload size of {len(body)} bytes exceeds the maximum of "
-            f"{MAX_BODY} bytes (6 MB) for a real-time endpoint.")
 
 
 def _events(chunks):

@@ -1,5 +1,5 @@
 """The port itself, spoken to byte by byte: one keep-alive connection carrying the control plane, S3
-and InvokeEndpoint (which the connection itself answers, emulator/http_protocol.py) in turn;
+and InvokeEndpoint in turn;
 pipelined requests answered in order; `Connection: close` and HTTP/1.0; `Expect: 100-continue`
 with an empty body and on an invocation; chunked request bodies; a body too large refused before it
 is read; a client that leaves mid-call; HEAD without a body."""
@@ -21,18 +21,10 @@ from tests.conftest import NO_RETRY
 from tests.integration.helpers import make_config, make_endpoint, make_model, unique
 
 
-@pytest.fixture(scope="module", params=["main-process", "data-plane-worker"])
-def endpoint_url(request, tmp_path_factory):
-    """Every test twice: on the main process, and with every connection that opens with an
-    InvokeEndpoint handed to a data-plane worker (emulator/data_plane.py), which serves what it
-    routes and passes everything else on that connection to the main process unchanged."""
-    workers = 1 if request.param == "data-plane-worker" else 0
-    with LocalServer(data_dir=tmp_path_factory.mktemp("port"), runtime="fake", data_plane_workers=workers) as server:
-        if workers:
-            server.wait_for_workers(every_invocation=True)
+@pytest.fixture(scope="module")
+def endpoint_url(tmp_path_factory):
+    with LocalServer(data_dir=tmp_path_factory.mktemp("port"), runtime="fake") as server:
         yield server.url
-        if workers:  # the connections really were the worker's
-            assert server.app.data_plane.workers[0].connections > 0
 
 
 @pytest.fixture(scope="module")
@@ -222,9 +214,7 @@ def test_a_client_leaving_mid_call_does_not_disturb_the_others(sm, endpoint_url)
     assert (status, body) == (200, b"still")
 
 
-# -- remembered call shapes (emulator/asgi.py `shape_of`) --------------------------------------------
-# A call's path, query and headers but the per-call ones (Content-Length, a signature, its time)
-# are read and checked once; what a call changes must still be honoured and checked on every call.
+# -- what changes from call to call on one connection is honoured and checked on every call ---------
 
 def signed_by(region: str, service: str = "sagemaker") -> str:
     return (f"AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20260101/{region}/{service}/aws4_request, "
