@@ -6,9 +6,11 @@ is read; a client that leaves mid-call; HEAD without a body."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
+import logging
 import socket
 import time
 import urllib.parse
@@ -266,3 +268,44 @@ def test_the_signature_is_read_on_every_call(sm, endpoint_url):
     status, headers, _ = call(connection, "POST", path, b"1", {"Content-Type": "text/csv",
                                                                "Authorization": signed_by("us-east-1", "s3")})
     assert "x-amzn-invoked-production-variant" not in headers  # signed for S3: not SageMaker Runtime's
+
+
+def test_one_access_log_line_per_request(sm, s3, endpoint_url, caplog):
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    smr = boto3.session.Session(region_name="us-east-1").client("sagemaker-runtime", endpoint_url=endpoint_url,
+                                                                config=NO_RETRY)
+    caplog.set_level(logging.INFO, logger="smlocal.access")
+    described = sm.describe_endpoint(EndpointName=name)
+    invoked = smr.invoke_endpoint(EndpointName=name, Body=b"1,2", ContentType="text/csv")
+    s3.list_buckets()
+    with pytest.raises(sm.exceptions.ClientError):
+        sm.describe_model(ModelName=unique("missing"))
+    lines = [record.getMessage() for record in caplog.records if record.name == "smlocal.access"]
+    assert len(lines) == 4, lines
+    assert "POST / sagemaker.DescribeEndpoint 200" in lines[0]
+    assert lines[0].endswith(described["ResponseMetadata"]["RequestId"])
+    assert f"POST /endpoints/{name}/invocations sagemaker-runtime.InvokeEndpoint 200" in lines[1]
+    assert lines[1].endswith(invoked["ResponseMetadata"]["RequestId"])
+    assert "GET / moto 200" in lines[2]
+    assert "sagemaker.DescribeModel 400" in lines[3]
+
+
+def test_a_chunked_invocation_past_6_mb_is_refused(sm, endpoint_url):
+    """A chunked body declares no length: the limit holds as it is read."""
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    parts = urllib.parse.urlsplit(endpoint_url)
+    chunk = b"x" * (1024 * 1024)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(f"POST /endpoints/{name}/invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                     "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n".encode())
+        with contextlib.suppress(OSError):  # the answer may come (and the connection close) before the rest
+            for _ in range(7):
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sock.sendall(b"0\r\n\r\n")
+        answer = b""
+        with contextlib.suppress(OSError):
+            while piece := sock.recv(65536):
+                answer += piece
+    [(status, headers, body)] = read_answers(answer)
+    assert (status, headers["x-amzn-errortype"]) == (400, "ValidationError")
+    assert "exceeds the maximum of 6291456 bytes (6 MB) for a real-time endpoint" in json.loads(body)["message"]
