@@ -2,8 +2,12 @@
 
 A client that declares a body and sends it slowly (or never) then holds a coroutine, not one of the
 pool's threads: the control plane and S3 keep answering everyone else. A body that stops arriving
-for `timeout` seconds ends the request with a RequestTimeout and a closed connection; a body larger
+for the read timeout ends the request with a RequestTimeout and a closed connection; a body larger
 than the service takes is refused before it is read (or as soon as a chunked one grows past it).
+
+The timeout is kept by one `Watchdog` for all reads rather than a timer per read: arming and
+cancelling a timer costs more than the rest of reading a small body, and almost every body is whole
+before it is asked for.
 """
 
 from __future__ import annotations
@@ -46,7 +50,47 @@ def declared_length(headers: dict[str, str]) -> int | None:
         raise errors.serialization("Content-Length is not a number.") from None
 
 
-async def read_whole(receive: Callable, timeout: float, limit: int,
+class Watchdog:
+    """Reads waiting on the network, looked at a few times a second: the request whose read has made
+    no progress for `timeout` seconds has its task cancelled, which `_pieces` turns into BodyTimeout."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.waiting: dict[asyncio.Task, float] = {}  # task → when its current read began
+        self.expired: set[asyncio.Task] = set()
+        self._sweeper: asyncio.Task | None = None
+
+    def watch(self, task: asyncio.Task) -> None:
+        loop = task.get_loop()
+        if self._sweeper is None or self._sweeper.done() or self._sweeper.get_loop() is not loop:
+            self._sweeper = loop.create_task(self._sweep())
+        self.waiting[task] = loop.time()
+
+    def unwatch(self, task: asyncio.Task) -> None:
+        self.waiting.pop(task, None)
+
+    def timed_out(self, task: asyncio.Task) -> bool:
+        """Whether `task` was cancelled by this watchdog (and so is not cancelled any more)."""
+        if task not in self.expired:
+            return False
+        self.expired.discard(task)
+        if hasattr(task, "uncancel"):  # Python 3.11
+            task.uncancel()
+        return True
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, self.timeout / 4))
+            now = loop.time()
+            for task, since in list(self.waiting.items()):
+                if now - since >= self.timeout:
+                    del self.waiting[task]
+                    self.expired.add(task)
+                    task.cancel()
+
+
+async def read_whole(receive: Callable, watchdog: Watchdog, limit: int,
                      too_large: Callable[[int], errors.ServiceError], declared: int | None) -> bytes:
     """The whole body as bytes, refused with `too_large(size)` past `limit` bytes."""
     if declared is not None and declared > limit:
@@ -54,7 +98,7 @@ async def read_whole(receive: Callable, timeout: float, limit: int,
     if declared == 0:
         return b""
     pieces, size = [], 0
-    async for piece in _pieces(receive, timeout):
+    async for piece in _pieces(receive, watchdog):
         size += len(piece)
         if size > limit:
             raise too_large(size)
@@ -62,11 +106,11 @@ async def read_whole(receive: Callable, timeout: float, limit: int,
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
-async def spool(receive: Callable, timeout: float) -> IO[bytes]:
+async def spool(receive: Callable, watchdog: Watchdog) -> IO[bytes]:
     """The whole body in a temporary file (in memory while small), positioned at its start."""
     file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
     try:
-        async for piece in _pieces(receive, timeout):
+        async for piece in _pieces(receive, watchdog):
             file.write(piece)
     except BaseException:
         file.close()
@@ -85,12 +129,18 @@ def replay(file: IO[bytes]) -> Callable:
     return receive
 
 
-async def _pieces(receive: Callable, timeout: float) -> AsyncIterator[bytes]:
+async def _pieces(receive: Callable, watchdog: Watchdog) -> AsyncIterator[bytes]:
+    task = asyncio.current_task()
     while True:
+        watchdog.watch(task)
         try:
-            message = await _within(receive(), timeout)
-        except asyncio.TimeoutError:
-            raise BodyTimeout(timeout) from None
+            message = await receive()
+        except asyncio.CancelledError:
+            if watchdog.timed_out(task):
+                raise BodyTimeout(watchdog.timeout) from None
+            raise
+        finally:
+            watchdog.unwatch(task)
         if message["type"] == "http.disconnect":
             raise ClientGone
         piece = message.get("body", b"")
@@ -98,10 +148,3 @@ async def _pieces(receive: Callable, timeout: float) -> AsyncIterator[bytes]:
             yield piece
         if not message.get("more_body"):
             return
-
-
-async def _within(awaitable, timeout: float):
-    if hasattr(asyncio, "timeout"):  # Python 3.11: no task per read
-        async with asyncio.timeout(timeout):
-            return await awaitable
-    return await asyncio.wait_for(awaitable, timeout)

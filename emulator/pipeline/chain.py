@@ -19,7 +19,7 @@ from typing import Awaitable, Callable
 from emulator import errors
 from emulator.aws import identity
 from emulator.context import RequestContext
-from emulator.pipeline.body import BodyTimeout, ClientGone, declared_length, read_whole, spool
+from emulator.pipeline.body import BodyTimeout, ClientGone, Watchdog, declared_length, read_whole, spool
 from emulator.pipeline.exchange import Exchange, header_dict, new_request_id
 from emulator.pipeline.respond import send_response
 from emulator.pipeline.services import (Internal, Moto, SageMaker, SageMakerRuntime, is_internal, is_runtime,
@@ -39,7 +39,7 @@ class Pipeline:
     def __init__(self, handlers: dict[str, dict], moto_app, internal: dict[str, Callable], threads: int,
                  read_timeout: float = READ_TIMEOUT):
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="smlocal")
-        self.read_timeout = read_timeout
+        self.watchdog = Watchdog(read_timeout)
         self.detection = [  # in order; the first that matches answers
             (is_internal, Internal(internal, self.pool)),
             (is_sagemaker_json, SageMaker(handlers.get("sagemaker", {}), self.pool)),
@@ -83,9 +83,9 @@ class Pipeline:
     async def read_body(self, exchange: Exchange) -> None:
         service = exchange.service
         if service.max_body is None:
-            exchange.spooled = await spool(exchange.receive, self.read_timeout)
+            exchange.spooled = await spool(exchange.receive, self.watchdog)
             return
-        exchange.body = await read_whole(exchange.receive, self.read_timeout, service.max_body, service.too_large,
+        exchange.body = await read_whole(exchange.receive, self.watchdog, service.max_body, service.too_large,
                                          declared_length(exchange.headers))
 
     async def identify_caller(self, exchange: Exchange) -> None:
