@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--process-image", action="append", metavar="IMAGE=DIR", default=None,
                        help="run IMAGE (a URI or glob) on the process runtime from the local folder DIR, which "
                             "holds its `train` and `serve` programs; repeatable")
-    serve.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    serve.add_argument("--log-level", default="WARNING",
+                       help="DEBUG, INFO (one access line per request), WARNING (default) or ERROR")
     return parser
 
 
