@@ -217,7 +217,7 @@ def seed_jobs(smlocal, client, count: int, via: str) -> float:
         from emulator.protocol import shapes
         from emulator.protocol.models import operation_model
 
-        handler = smlocal.app.gateway.handlers["sagemaker"]["CreateTrainingJob"]
+        handler = smlocal.app.handlers["sagemaker"]["CreateTrainingJob"]
         shape = operation_model("sagemaker", "CreateTrainingJob").input_shape
         for i in range(count):
             ctx = RequestContext(account="123456789012", region=REGION, service="sagemaker",
@@ -353,7 +353,7 @@ def list_breakdown(smlocal, client, jobs: int, calls: int = 50) -> None:
     from emulator.protocol.models import operation_model
 
     app, store = smlocal.app, smlocal.app.store
-    handler = app.gateway.handlers["sagemaker"]["ListTrainingJobs"]
+    handler = app.handlers["sagemaker"]["ListTrainingJobs"]
     shape = operation_model("sagemaker", "ListTrainingJobs").input_shape
     wsgi = _wsgi_caller(app)
     print(f"\n### Where a ListTrainingJobs page spends its time (p50 of {calls} calls, ms, cumulative layers)\n")

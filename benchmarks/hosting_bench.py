@@ -329,9 +329,8 @@ class SmlocalHosting:
         return route.variants["AllTraffic"].instances[0].servers[0].url
 
     def worker_pids(self) -> tuple:
-        """smlocal's data-plane worker processes (emulator/data_plane.py)."""
-        data_plane = self.server.app.data_plane
-        return tuple(w["pid"] for w in data_plane.status()) if data_plane is not None else ()
+        """smlocal's processes beside this one: none (one process serves everything)."""
+        return ()
 
     def container_pid(self) -> int | None:
         """The serving process's PID (on Docker: the container's main process, seen from here)."""

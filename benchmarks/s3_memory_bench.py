@@ -49,8 +49,7 @@ def memory(pid: int) -> tuple[float, float]:
 
 def serve(data_dir: str, ephemeral: bool) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    command = [sys.executable, "-m", "emulator", "serve", "--port", str(port), "--runtime", "fake",
-               "--data-plane-workers", "0"]
+    command = [sys.executable, "-m", "emulator", "serve", "--port", str(port), "--runtime", "fake"]
     command += ["--ephemeral"] if ephemeral else ["--data-dir", data_dir]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,7 +1,7 @@
-"""Builds the one application behind the one port: store, runtime, services, providers, gateway.
+"""Builds the one application behind the one port: store, runtime, services, providers, pipeline.
 
-`create_app(config)` is what the CLI serves and what tests run in-process; `serve(config)` runs it
-under uvicorn (emulator/http_server.py) until SIGINT/SIGTERM.
+`create_app(config)` is what the CLI serves and what tests run in-process; `serve(config)` runs its
+pipeline under uvicorn (emulator/http_server.py) until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from emulator.aws.clients import AwsClients
 from emulator.aws.embedded import moto_application
 from emulator.aws.s3_persistence import S3Persistence
 from emulator.config import Config
-from emulator.gateway import Gateway
 from emulator.http_server import make_server, shutdown_server  # noqa: F401  (re-exported)
+from emulator.pipeline import Pipeline
 from emulator.providers import handler_table
 from emulator.providers.endpoint_configs import EndpointConfigsProvider
 from emulator.providers.endpoints import EndpointsProvider
@@ -49,8 +49,7 @@ class Services:
 
 
 class App:
-    """The WSGI application (InvokeEndpoint aside, which the server's loop answers through
-    `runtime_provider`) plus everything it owns, closed together."""
+    """The request pipeline plus everything it serves, closed together."""
 
     def __init__(self, config: Config):
         self.config = config
@@ -85,15 +84,13 @@ class App:
             TagsProvider(self.store, self.services),
         ]
         self.runtime_provider = RuntimeProvider(self.router, self.clients, self.background)
-        self.gateway = Gateway(
-            handlers={"sagemaker": handler_table("sagemaker", providers),
-                      "sagemaker-runtime": handler_table("sagemaker-runtime", [self.runtime_provider])},
-            moto_app=self.s3.wrap(moto_application()),
-            internal={"/_smlocal/health": self.health},
-        )
+        self.handlers = {"sagemaker": handler_table("sagemaker", providers),
+                         "sagemaker-runtime": handler_table("sagemaker-runtime", [self.runtime_provider])}
+        self.pipeline = Pipeline(self.handlers, moto_app=self.s3.wrap(moto_application()),
+                                 internal={"/_smlocal/health": self.health}, threads=config.threads,
+                                 read_timeout=config.read_timeout)
         self.s3.restore()
         self._recovered = False
-        self.data_plane = None  # the server's data-plane workers, once it has any (emulator/data_plane.py)
 
     def set_base_url(self, url: str) -> None:
         """Once the port is bound: where smlocal's own services and the runtime reach it."""
@@ -105,9 +102,6 @@ class App:
             self.services.training.recover()
             self.services.hosting.recover()
 
-    def __call__(self, environ, start_response):
-        return self.gateway(environ, start_response)
-
     def health(self):
         return 200, {
             "status": "running",
@@ -116,13 +110,13 @@ class App:
             "instance": self.owner,  # what this server's processes and containers are labelled with
             "ephemeral": self.config.ephemeral,
             "data_dir": None if self.config.ephemeral else str(self.config.data_dir),
-            "data_plane_workers": self.data_plane.status() if self.data_plane is not None else [],
         }
 
     def close(self) -> None:
         self.services.training.abandon_runs()
         self.services.hosting.stop_watching()
         self.runtime.halt_everything(SHUTDOWN_GRACE_SECONDS)  # all at once, then each service ends
+        self.pipeline.close()
         self.metrics.close()
         self.services.hosting.close()
         self.services.training.close()
@@ -151,7 +145,7 @@ def create_app(config: Config) -> App:
 
 def serve(config: Config, ready=None) -> None:
     app = create_app(config)
-    server, url = make_server(app, config.host, config.port, config.threads, config.workers())
+    server, url = make_server(app, config.host, config.port)
     print(f"smlocal {__version__} listening on {url} (runtime: {app.runtime.name}, "
           f"{'ephemeral' if config.ephemeral else 'data in ' + str(config.data_dir)})", flush=True)
     print(f"  export AWS_ENDPOINT_URL={url}", flush=True)

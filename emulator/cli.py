@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the service on one port (SageMaker, SageMaker Runtime, S3, CloudWatch Logs, STS, IAM)",
         description="Run smlocal. Every flag also reads an SMLOCAL_* environment variable "
                     "(SMLOCAL_HOST, SMLOCAL_PORT, SMLOCAL_DATA_DIR, SMLOCAL_RUNTIME, SMLOCAL_EPHEMERAL, "
-                    "SMLOCAL_DATA_PLANE_WORKERS, SMLOCAL_INSTANCE_LIMITS).",
+                    "SMLOCAL_THREADS, SMLOCAL_READ_TIMEOUT, SMLOCAL_INSTANCE_LIMITS, SMLOCAL_AUTH, ...).",
     )
     serve.add_argument("--host", help="address to bind (default 127.0.0.1; never 0.0.0.0 unless you mean it)")
     serve.add_argument("--port", type=int, help="port to listen on (default 4580; 0 picks a free one)")
@@ -34,10 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "processes), docker, process, or fake (nothing runs; for tests)")
     serve.add_argument("--ephemeral", action="store_true", default=None,
                        help="keep everything in memory; nothing survives a restart (fast test runs)")
-    serve.add_argument("--threads", type=int, help="worker threads for the control plane and S3; InvokeEndpoint runs on the event loop (default 16)")
-    serve.add_argument("--data-plane-workers", type=int, metavar="N",
-                       help="processes beside the main one that answer InvokeEndpoint, so that a busy endpoint "
-                            "uses more than one CPU (default 1 on a machine with 2 or more CPUs, else 0)")
+    serve.add_argument("--threads", type=int,
+                       help="threads for the control plane and S3; InvokeEndpoint runs on the event loop, and "
+                            "request bodies are read there before a thread is taken (default 16)")
+    serve.add_argument("--read-timeout", type=float, metavar="SECONDS",
+                       help="seconds without a byte of a request body before the request is answered "
+                            "RequestTimeout and its connection closed (default 20)")
     serve.add_argument("--max-concurrent-jobs", type=int,
                        help="training jobs that run at once; the rest wait in Starting (default 4)")
     serve.add_argument("--stop-grace-seconds", type=float,
@@ -58,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-unauthenticated", action="store_true", default=None,
                        help="serve a non-loopback --host without --auth, meaning it to be open "
                             "(SMLOCAL_ALLOW_UNAUTHENTICATED=1); without either, such a host is refused")
-    serve.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    serve.add_argument("--log-level", default="WARNING",
+                       help="DEBUG, INFO (one access line per request), WARNING (default) or ERROR")
     return parser
 
 
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             config = Config.from_env(
                 host=args.host, port=args.port, data_dir=args.data_dir, runtime=args.runtime,
                 ephemeral=args.ephemeral, threads=args.threads, max_concurrent_jobs=args.max_concurrent_jobs,
-                data_plane_workers=args.data_plane_workers, instance_limits=args.instance_limits,
+                read_timeout=args.read_timeout, instance_limits=args.instance_limits,
                 stop_grace_seconds=args.stop_grace_seconds, process_images=_process_images(args.process_image),
                 auth=args.auth, auth_root_key=args.auth_root_key, allow_unauthenticated=args.allow_unauthenticated)
             refuse_unless_enforced(config)

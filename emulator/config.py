@@ -33,22 +33,14 @@ class Config:
     startup_timeout: float = 240.0  # seconds a serving container has to pass /ping
     # image URI (or glob) → local folder holding its `train`/`serve` programs (process runtime)
     process_images: dict = field(default_factory=dict)
-    # processes beside the main one that answer InvokeEndpoint (None: one where there is a second CPU)
-    data_plane_workers: int | None = None
     # authentication (emulator/auth/): SigV4 checked against smlocal's IAM and the root key
     auth: bool = False
     auth_root_key: str | None = None  # "AKID:SECRET[:ACCOUNT]"; None with auth on: kept in the data dir
     allow_unauthenticated: bool = False  # serve a non-loopback address without auth, on purpose
     # give each training host the vCPUs and memory of its instance type (emulator/runtime/instance_types.py)
     instance_limits: bool = False
-
-    def workers(self) -> int:
-        """Data-plane workers to start."""
-        if self.data_plane_workers is None:
-            from emulator.data_plane import default_workers
-
-            return default_workers()
-        return self.data_plane_workers
+    # seconds without a byte of a request body before the request is given up (connection closed)
+    read_timeout: float = 20.0
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":
@@ -74,8 +66,8 @@ class Config:
             values["max_concurrent_jobs"] = int(env["SMLOCAL_MAX_CONCURRENT_JOBS"])
         if "SMLOCAL_STARTUP_TIMEOUT" in env:
             values["startup_timeout"] = float(env["SMLOCAL_STARTUP_TIMEOUT"])
-        if "SMLOCAL_DATA_PLANE_WORKERS" in env:
-            values["data_plane_workers"] = int(env["SMLOCAL_DATA_PLANE_WORKERS"])
+        if "SMLOCAL_READ_TIMEOUT" in env:
+            values["read_timeout"] = float(env["SMLOCAL_READ_TIMEOUT"])
         if "SMLOCAL_PROCESS_IMAGES" in env:
             values["process_images"] = json.loads(env["SMLOCAL_PROCESS_IMAGES"])
         if env.get("SMLOCAL_AUTH", "").lower() in ("1", "true", "yes"):
@@ -88,8 +80,8 @@ class Config:
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"]).expanduser()
         config = cls(**values)
-        if config.data_plane_workers is not None and not 0 <= config.data_plane_workers <= 16:
-            raise ValueError(f"data-plane workers must be 0 to 16, not {config.data_plane_workers}")
+        if not config.read_timeout > 0:
+            raise ValueError(f"the read timeout must be a positive number of seconds, not {config.read_timeout}")
         if config.runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {config.runtime!r}")
         return config

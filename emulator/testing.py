@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 from emulator.app import create_app, make_server, shutdown_server
@@ -32,7 +31,7 @@ class LocalServer:
 
     def start(self) -> "LocalServer":
         self.app = create_app(self.config)
-        self.server, self.url = make_server(self.app, self.config.host, 0, self.config.threads, self.config.workers())
+        self.server, self.url = make_server(self.app, self.config.host, 0)
         self._thread = threading.Thread(target=self._run, name="smlocal-server", daemon=True)
         self._thread.start()
         return self
@@ -49,19 +48,6 @@ class LocalServer:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def wait_for_workers(self, every_invocation: bool = False, timeout: float = 30.0) -> None:
-        """Wait until the data-plane workers are ready; with `every_invocation`, every connection
-        that opens with an InvokeEndpoint goes to a worker from then on (the main process takes
-        no turn), so a test knows who serves its calls."""
-        data_plane = self.app.data_plane
-        if every_invocation:
-            data_plane.main_takes_turns = False
-        deadline = time.monotonic() + timeout
-        while not all(w.ready for w in data_plane.workers):
-            if time.monotonic() > deadline:
-                raise TimeoutError("the data-plane workers never said they were ready")
-            time.sleep(0.05)
 
     def client_env(self) -> dict[str, str]:
         """Environment variables that point boto3, the AWS CLI and the SDK at this server."""

@@ -23,9 +23,7 @@ NO_RETRY = BotoConfig(retries={"max_attempts": 1, "mode": "standard"})
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    # the main process answers every call (deterministic for tests that look inside it); data-plane
-    # workers have their own tests (tests/hosting, tests/integration/test_http_server.py)
-    with LocalServer(data_dir=tmp_path_factory.mktemp("smlocal"), runtime="fake", data_plane_workers=0) as srv:
+    with LocalServer(data_dir=tmp_path_factory.mktemp("smlocal"), runtime="fake") as srv:
         yield srv
 
 

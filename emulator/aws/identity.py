@@ -23,28 +23,16 @@ def credential_scope(authorization: str) -> tuple[str | None, str | None, str | 
 
 
 def account_for(access_key: str | None, headers: dict[str, str]) -> str:
-    account = known_account(access_key, headers)
-    if account is None:
-        # remembered until IAM or STS is called again (which may issue keys), see `forget_accounts`
-        key = access_key or "AKIAEXAMPLE"
-        account = _accounts[key] = _lookup(key)
-    return account
-
-
-def known_account(access_key: str | None, headers: dict[str, str]) -> str | None:
-    """`account_for` when it needs no lookup: a fixed account, the caller's x-moto-account-id, or
-    one looked up before; None otherwise (a data-plane worker asks the main process for it, see
-    emulator/data_plane_worker.py)."""
     fixed = _environment()[0]
     if fixed:
         return fixed
     if headers.get("x-moto-account-id"):
         return headers["x-moto-account-id"]
-    return _accounts.get(access_key or "AKIAEXAMPLE")
-
-
-def remember_account(access_key: str, account: str) -> None:
-    _accounts[access_key] = account
+    key = access_key or "AKIAEXAMPLE"
+    account = _accounts.get(key)
+    if account is None:  # remembered until IAM or STS is called again (which may issue keys)
+        account = _accounts[key] = _moto_lookup(key)
+    return account
 
 
 def _moto_lookup(key: str) -> str:
@@ -53,34 +41,14 @@ def _moto_lookup(key: str) -> str:
     return get_account_id_from(key)  # searches every account's IAM keys in every partition
 
 
-def use_lookup(lookup) -> None:
-    """Replace moto's lookup (a process without moto's state: a data-plane worker)."""
-    global _lookup
-    _lookup = lookup
-
-
-def on_forget(callback) -> None:
-    """`callback()` after every `forget_accounts` (data-plane workers forget theirs too)."""
-    _forget_listeners.append(callback)
-
-
-def off_forget(callback) -> None:
-    if callback in _forget_listeners:
-        _forget_listeners.remove(callback)
-
-
 def forget_accounts() -> None:
     """IAM or STS may have issued or deleted access keys: look accounts up afresh (and read the
     environment's MOTO_ACCOUNT_ID and default region again)."""
     _accounts.clear()
     _environment.cache_clear()
-    for callback in _forget_listeners:
-        callback()
 
 
 _accounts: dict[str, str] = {}
-_forget_listeners: list = []
-_lookup = _moto_lookup
 
 
 def region_for(region: str | None) -> str:

@@ -1,4 +1,4 @@
-"""The small HTTP value the protocol layer and the gateway hand each other, and the JSON-object
+"""The small HTTP value the protocol layer and the pipeline hand each other, and the JSON-object
 body both JSON protocols (json 1.1 and rest-json) read, refused with the same errors."""
 
 from __future__ import annotations

@@ -101,20 +101,6 @@ def parse(op: OperationModel, request: HttpRequest, labels: dict[str, str]) -> d
     return shapes.read_input(shape, document)
 
 
-def parse_without_payload(op: OperationModel, request: HttpRequest, labels: dict[str, str]) -> dict | None:
-    """For an operation whose payload is a blob (InvokeEndpoint): the checked members but the
-    payload, which every call with the same path, query and headers shares (any bytes satisfy a
-    blob, so the body cannot change them). A bad member raises as `parse` does. None for an
-    operation whose body is more than a blob."""
-    shape = op.input_shape
-    plan = _input_plan(op) if shape is not None else None
-    if plan is None or not plan.payload or plan.payload_shape.type_name != "blob":
-        return None
-    result = _with_blob(shape, _located_members(plan, request, labels), plan.payload, b"")
-    del result[plan.payload]
-    return result
-
-
 def _located_members(plan: _InputPlan, request: HttpRequest, labels: dict[str, str]) -> dict:
     """The members the URI, the headers and the query string carry, as read from the wire."""
     document = {}

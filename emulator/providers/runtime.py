@@ -7,7 +7,6 @@ body's size is the request pipeline's to check, once, before a call gets here.""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
@@ -73,28 +72,6 @@ class RuntimeProvider:
                 message = exc.message if isinstance(exc, errors.ServiceError) else str(exc)
                 s3.put_object(Bucket=bucket, Key=key, Body=message.encode(), ContentType="text/plain")
 
-    # -- TEMPORARY: the connection-level server's entry points, until the request pipeline replaces
-    #    it (emulator/asgi.py and data_plane_worker.py call `start_invoke_endpoint`; the WSGI gateway
-    #    calls every handler from a thread, through `blocking`) --------------------------------------
-
-    def start_invoke_endpoint(self, ctx, params, done):
-        """InvokeEndpoint on the server's loop: `done(answer, None)` or `done(None, error)` follows."""
-        _check_size(params.get("Body", b""))
-        self.router.start(ctx.account, ctx.region, params, done)
-
-    def blocking(self, handler):
-        """`handler` (a coroutine function) for a thread: run on the router's loop, a streamed body
-        read from the thread piece by piece."""
-        def call(ctx, params):
-            _check_size(params.get("Body", b""))
-            loop = self.router._loop_for_threads()
-            result = asyncio.run_coroutine_threadsafe(handler(ctx, params), loop).result()
-            if isinstance(result, HttpResponse) and hasattr(result.body, "__anext__"):
-                result.body = _pieces_for_a_thread(result.body, loop)
-            return result
-
-        return call
-
 
 class _Events:
     """The container's answer as PayloadPart events, a failure mid-stream as ModelStreamError.
@@ -127,26 +104,3 @@ class _Events:
     async def aclose(self) -> None:
         self._ended = True
         await self._pieces.aclose()
-
-
-# -- TEMPORARY, with the entry points above ----------------------------------------------------------
-
-MAX_BODY = 6 * 1024 * 1024  # 6 MB, as real-time endpoints accept
-
-
-def _check_size(body: bytes) -> None:
-    if len(body) > MAX_BODY:
-        raise errors.ServiceError(
-            "ValidationError", f"Received payload size of {len(body)} bytes exceeds the maximum of "
-            f"{MAX_BODY} bytes (6 MB) for a real-time endpoint.")
-
-
-def _pieces_for_a_thread(pieces, loop):
-    try:
-        while True:
-            try:
-                yield asyncio.run_coroutine_threadsafe(pieces.__anext__(), loop).result()
-            except StopAsyncIteration:
-                return
-    finally:
-        asyncio.run_coroutine_threadsafe(pieces.aclose(), loop).result()

@@ -68,21 +68,13 @@ class Hosting:
         return {v: list(r.instances) for v, r in route.variants.items()}
 
 
-@pytest.fixture(scope="module", params=["main-process", "data-plane-worker"])
-def hosting(request, runtime_name, tmp_path_factory):
-    """Every test twice: calls answered by the main process alone, and every InvokeEndpoint
-    connection handed to a data-plane worker (emulator/data_plane.py), which must route, fail,
-    drain and count exactly as the main process does."""
+@pytest.fixture(scope="module")
+def hosting(runtime_name, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp(f"hosting-{runtime_name}")
-    workers = 1 if request.param == "data-plane-worker" else 0
     server = LocalServer(data_dir=data_dir, runtime=runtime_name, process_images={BYO_IMAGE: str(BYO_BIN)},
-                         stop_grace_seconds=2, startup_timeout=60, data_plane_workers=workers)
+                         stop_grace_seconds=2, startup_timeout=60)
     with server:
-        if workers:
-            server.wait_for_workers(every_invocation=True)
         yield Hosting(server, runtime_name)
-    if workers:  # the calls really were the worker's
-        assert server.app.data_plane.workers[0].invocations > 0
 
 
 def test_serves_with_weights_and_target_variant(hosting):

@@ -31,8 +31,7 @@ PROBE = Path(__file__).resolve().parents[1] / "programs" / "probe"
 @pytest.fixture()
 def probe_serve(serve):  # noqa: F811  (the fixture imported above)
     """Start `smlocal serve` on the process runtime (the probe registered as IMAGE) on one data dir."""
-    return functools.partial(serve, "--runtime", "process", "--process-image", f"{IMAGE}={PROBE}",
-                             "--data-plane-workers", "0")
+    return functools.partial(serve, "--runtime", "process", "--process-image", f"{IMAGE}={PROBE}")
 
 
 def pids(log: Path, *kinds: str) -> list[int]:
@@ -161,7 +160,7 @@ def test_docker_leftovers_go_at_the_restart_deleted_containers_are_removed_and_a
     import docker
 
     engine = docker.from_env().api  # lists without inspecting: other servers' containers come and go
-    first = serve("--runtime", "docker", "--data-plane-workers", "0")
+    first = serve("--runtime", "docker")
     instance = requests.get(f"{first.url}/_smlocal/health", timeout=5).json()["instance"]
     mine = {"label": f"smlocal.owner={instance}"}
     endpoint = _docker_endpoint(first.client("sagemaker"), BYO_IMAGE, instances=2)
@@ -169,7 +168,7 @@ def test_docker_leftovers_go_at_the_restart_deleted_containers_are_removed_and_a
     assert len(before) == 2
     first.kill(signal.SIGKILL)
 
-    second = serve("--runtime", "docker", "--data-plane-workers", "0")
+    second = serve("--runtime", "docker")
     assert not before & {c["Id"] for c in engine.containers(all=True)}, "the killed run's containers live on"
     sm = second.client("sagemaker")
     wait_for(lambda: sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"], lambda s: s == "InService",

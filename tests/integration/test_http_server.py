@@ -1,14 +1,16 @@
 """The port itself, spoken to byte by byte: one keep-alive connection carrying the control plane, S3
-and InvokeEndpoint (which the connection itself answers, emulator/http_protocol.py) in turn;
+and InvokeEndpoint in turn;
 pipelined requests answered in order; `Connection: close` and HTTP/1.0; `Expect: 100-continue`
 with an empty body and on an invocation; chunked request bodies; a body too large refused before it
 is read; a client that leaves mid-call; HEAD without a body."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
+import logging
 import socket
 import time
 import urllib.parse
@@ -21,18 +23,10 @@ from tests.conftest import NO_RETRY
 from tests.integration.helpers import make_config, make_endpoint, make_model, unique
 
 
-@pytest.fixture(scope="module", params=["main-process", "data-plane-worker"])
-def endpoint_url(request, tmp_path_factory):
-    """Every test twice: on the main process, and with every connection that opens with an
-    InvokeEndpoint handed to a data-plane worker (emulator/data_plane.py), which serves what it
-    routes and passes everything else on that connection to the main process unchanged."""
-    workers = 1 if request.param == "data-plane-worker" else 0
-    with LocalServer(data_dir=tmp_path_factory.mktemp("port"), runtime="fake", data_plane_workers=workers) as server:
-        if workers:
-            server.wait_for_workers(every_invocation=True)
+@pytest.fixture(scope="module")
+def endpoint_url(tmp_path_factory):
+    with LocalServer(data_dir=tmp_path_factory.mktemp("port"), runtime="fake") as server:
         yield server.url
-        if workers:  # the connections really were the worker's
-            assert server.app.data_plane.workers[0].connections > 0
 
 
 @pytest.fixture(scope="module")
@@ -222,9 +216,7 @@ def test_a_client_leaving_mid_call_does_not_disturb_the_others(sm, endpoint_url)
     assert (status, body) == (200, b"still")
 
 
-# -- remembered call shapes (emulator/asgi.py `shape_of`) --------------------------------------------
-# A call's path, query and headers but the per-call ones (Content-Length, a signature, its time)
-# are read and checked once; what a call changes must still be honoured and checked on every call.
+# -- what changes from call to call on one connection is honoured and checked on every call ---------
 
 def signed_by(region: str, service: str = "sagemaker") -> str:
     return (f"AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20260101/{region}/{service}/aws4_request, "
@@ -276,3 +268,46 @@ def test_the_signature_is_read_on_every_call(sm, endpoint_url):
     status, headers, _ = call(connection, "POST", path, b"1", {"Content-Type": "text/csv",
                                                                "Authorization": signed_by("us-east-1", "s3")})
     assert "x-amzn-invoked-production-variant" not in headers  # signed for S3: not SageMaker Runtime's
+
+
+def test_one_access_log_line_per_request(sm, s3, endpoint_url, caplog):
+    """(smlocal's own calls, such as CloudWatch metrics it publishes, may log lines in between.)"""
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    smr = boto3.session.Session(region_name="us-east-1").client("sagemaker-runtime", endpoint_url=endpoint_url,
+                                                                config=NO_RETRY)
+    caplog.set_level(logging.INFO, logger="smlocal.access")
+    ids = [sm.describe_endpoint(EndpointName=name)["ResponseMetadata"]["RequestId"],
+           smr.invoke_endpoint(EndpointName=name, Body=b"1,2", ContentType="text/csv")["ResponseMetadata"]["RequestId"]]
+    with pytest.raises(sm.exceptions.ClientError) as info:
+        sm.describe_model(ModelName=unique("missing"))
+    ids.append(info.value.response["ResponseMetadata"]["RequestId"])
+    s3.list_buckets()
+    time.sleep(0.3)  # a line is written once the answer is sent, so it may follow the client's return
+    lines = [record.getMessage() for record in caplog.records if record.name == "smlocal.access"]
+    described, invoked, missing = ([line for line in lines if line.endswith(" " + i)] for i in ids)
+    assert len(described) == 1 and "POST / sagemaker.DescribeEndpoint 200" in described[0], lines
+    assert len(invoked) == 1 and f"POST /endpoints/{name}/invocations sagemaker-runtime.InvokeEndpoint 200" in \
+        invoked[0], lines
+    assert len(missing) == 1 and "POST / sagemaker.DescribeModel 400" in missing[0], lines
+    assert sum("GET / moto 200" in line for line in lines) == 1, lines
+
+
+def test_a_chunked_invocation_past_6_mb_is_refused(sm, endpoint_url):
+    """A chunked body declares no length: the limit holds as it is read."""
+    name = make_endpoint(sm, make_config(sm, make_model(sm)))
+    parts = urllib.parse.urlsplit(endpoint_url)
+    chunk = b"x" * (1024 * 1024)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(f"POST /endpoints/{name}/invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                     "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n".encode())
+        with contextlib.suppress(OSError):  # the answer may come (and the connection close) before the rest
+            for _ in range(7):
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sock.sendall(b"0\r\n\r\n")
+        answer = b""
+        with contextlib.suppress(OSError):
+            while piece := sock.recv(65536):
+                answer += piece
+    [(status, headers, body)] = read_answers(answer)
+    assert (status, headers["x-amzn-errortype"]) == (400, "ValidationError")
+    assert "exceeds the maximum of 6291456 bytes (6 MB) for a real-time endpoint" in json.loads(body)["message"]

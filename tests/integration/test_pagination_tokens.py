@@ -21,7 +21,7 @@ PAGE = 3
 
 @pytest.fixture(scope="module")
 def sm():
-    with LocalServer(ephemeral=True, runtime="fake", data_plane_workers=0) as srv:
+    with LocalServer(ephemeral=True, runtime="fake") as srv:
         yield boto3.client("sagemaker", endpoint_url=srv.url, config=NO_RETRY)
 
 

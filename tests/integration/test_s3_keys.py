@@ -109,17 +109,17 @@ def test_unencoded_octets_in_the_path_are_kept(server, s3):
 def test_keys_survive_a_restart_exactly(tmp_path):
     bodies = _bodies(TRICKY_KEYS)
     bucket = unique("keys-restart")
-    with LocalServer(data_dir=tmp_path, data_plane_workers=0) as server:
+    with LocalServer(data_dir=tmp_path) as server:
         s3 = _client(server)
         s3.create_bucket(Bucket=bucket)
         _put_all(s3, bucket, bodies)
-    with LocalServer(data_dir=tmp_path, data_plane_workers=0) as server:
+    with LocalServer(data_dir=tmp_path) as server:
         _assert_all_exact(_client(server), bucket, bodies)
 
 
 def test_ephemeral_mode_keeps_keys_exact_too():
     bodies = _bodies(["a b", "a%20b", "%41", "A"])
-    with LocalServer(ephemeral=True, data_plane_workers=0) as server:
+    with LocalServer(ephemeral=True) as server:
         s3 = _client(server)
         bucket = unique("keys-eph")
         s3.create_bucket(Bucket=bucket)

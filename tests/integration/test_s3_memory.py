@@ -31,7 +31,7 @@ UPLOAD = 48 * MiB
 
 @pytest.mark.parametrize("ephemeral", [False, True], ids=["on-disk", "ephemeral"])
 def test_nothing_refers_to_an_answered_upload(ephemeral):
-    with LocalServer(ephemeral=ephemeral, data_plane_workers=0) as local:
+    with LocalServer(ephemeral=ephemeral) as local:
         s3 = boto3.client("s3", endpoint_url=local.url, region_name="us-east-1", config=NO_RETRY)
         s3.create_bucket(Bucket="memory")
         body = os.urandom(8 * MiB)
@@ -71,7 +71,7 @@ def server(request, tmp_path):
     port = _free_port()
     mode = ["--ephemeral"] if request.param == "ephemeral" else ["--data-dir", str(tmp_path)]
     process = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", str(port), "--runtime", "fake",
-                                "--data-plane-workers", "0", *mode], cwd=REPO,
+                                *mode], cwd=REPO,
                                env={**os.environ, "PYTHONPATH": str(REPO)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -84,7 +84,7 @@ def test_rest_json_unknown_route():
 def test_request_ids_are_unique_version_4_uuids():
     import uuid
 
-    from emulator.gateway import new_request_id
+    from emulator.pipeline.exchange import new_request_id
 
     ids = [new_request_id() for _ in range(1000)]
     assert len(set(ids)) == len(ids)

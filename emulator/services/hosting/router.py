@@ -109,34 +109,22 @@ class Router:
         self.metrics = metrics  # callable(route, variant, total_seconds, model_seconds, status) or None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
-        # Other processes serving the same routes (emulator/data_plane.py): each is told of every
-        # change before `publish`/`withdraw` return, and counts its own calls in flight.
-        self.mirrors: list = []
-        self._started: set[asyncio.Task] = set()  # held: the loop keeps only weak references to tasks
         # Endpoints coming back after a restart (HostingService.recover): their event is set once
         # they are routed again, or failed. A call to one waits for it instead of "not found".
         self.restoring: dict[tuple[str, str, str], threading.Event] = {}
 
     def publish(self, route: Route) -> None:
-        """Route calls by `route` from now on, in this process and in every mirror; publishing the
-        same route again passes on changes made in place (weights, instances)."""
-        key = (route.account, route.region, route.endpoint)
-        self.routes[key] = route
-        for mirror in self.mirrors:
-            mirror.changed(key, route)
+        """Route calls by `route` from now on (a whole route swapped in: a call never sees half an
+        update)."""
+        self.routes[(route.account, route.region, route.endpoint)] = route
 
     def withdraw(self, account: str, region: str, endpoint: str) -> Route | None:
-        route = self.routes.pop((account, region, endpoint), None)
-        for mirror in self.mirrors:
-            mirror.changed((account, region, endpoint), None)
-        return route
+        return self.routes.pop((account, region, endpoint), None)
 
-    def busy(self, instances: list[Instance]) -> bool:
-        """Whether any of these instances has a call in flight here or in a mirror."""
-        if any(i.inflight for i in instances):
-            return True
-        ids = [i.id for i in instances]
-        return any(mirror.inflight(ids) for mirror in self.mirrors)
+    @staticmethod
+    def busy(instances: list[Instance]) -> bool:
+        """Whether any of these instances has a call in flight (a drain waits until none has)."""
+        return any(i.inflight for i in instances)
 
     def instance(self, instance_id: str) -> Instance | None:
         """The routed instance with this id, if any."""
@@ -242,25 +230,6 @@ class Router:
                 if not handed_over:
                     instance.inflight -= 1
 
-    # -- TEMPORARY: the entry points of the connection-level server (emulator/asgi.py,
-    #    http_protocol.py, data_plane_worker.py), until the request pipeline replaces it --------------
-
-    ainvoke = invoke
-
-    def start(self, account: str, region: str, params: dict, done) -> None:
-        """`invoke` on the running loop; `done(answer, None)` or `done(None, error)` follows once."""
-        task = asyncio.get_running_loop().create_task(self.invoke(account, region, params))
-        self._started.add(task)
-        task.add_done_callback(functools.partial(self._settle, done))
-
-    def _settle(self, done, task: asyncio.Task) -> None:
-        self._started.discard(task)
-        if task.cancelled():
-            done(None, errors.internal())
-        elif task.exception() is not None:
-            done(None, task.exception())
-        else:
-            done(task.result(), None)
 
 
 async def _through(route: Route, variant: VariantRoute, instance: Instance, params: dict, headers: tuple,

@@ -313,7 +313,7 @@ class HostingService:
         fleet.replacing.discard(dead.id)
 
     def _republish(self, arn: str, fleet: Fleet) -> None:
-        """A fleet changed in place (an instance replaced): the router's mirrors hear of it."""
+        """A fleet changed in place (an instance replaced): route calls by its new instances."""
         with self._locks[arn]:
             res = self.store.get_by_arn(arn)
             if res is not None and self.fleets.get(arn) is fleet:
