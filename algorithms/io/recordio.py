@@ -230,24 +230,3 @@ def _aligned_magic_offsets(payload: bytes) -> list[int]:
         else:
             at = payload.find(MAGIC_BYTES, at + 1)
     return cuts
-
-
-class RecordIOWriter:
-    """Writes records one at a time and counts them; ``with`` flushes (never closes) the file."""
-
-    def __init__(self, fileobj: BinaryIO, split: bool = True):
-        self._f = fileobj
-        self._split = split
-        self.count = 0
-
-    def write(self, payload: bytes) -> None:
-        self._f.write(frame(payload, self._split))
-        self.count += 1
-
-    def __enter__(self) -> "RecordIOWriter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        flush = getattr(self._f, "flush", None)
-        if flush:
-            flush()

@@ -94,7 +94,6 @@ _TABLE: dict[str, dict[str, tuple[int, str, str | None]]] = {
         REST_XML: (403, "AccessDenied", None),
     },
 }
-KINDS = frozenset(_TABLE)
 
 
 @dataclass

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 
-EXIT_REFUSED = 2
-
-
 def is_loopback(host: str) -> bool:
     name = host.strip("[]").lower()
     if name == "localhost":

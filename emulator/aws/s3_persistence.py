@@ -73,16 +73,6 @@ class S3Persistence:
             self.blobs.reap(everything=True)
             self.catalog.close()
 
-    @contextlib.contextmanager
-    def mutation(self):
-        """For in-process code that changes moto's S3 directly: persist what it touched on exit."""
-        if not self.enabled:
-            yield
-            return
-        with s3_hooks.recording() as touched:
-            yield
-        self.flush(touched)
-
     # -- writing -----------------------------------------------------------------------------------
 
     def flush(self, touched: set[tuple[str, str | None]]) -> None:

@@ -50,7 +50,7 @@ class TrainingJobsProvider(Provider):
                 f" job with this name already exists ({res.arn})"
             ),
         )
-        self.services.training.start(res)
+        self.services.training.launch(res)
         return {"TrainingJobArn": res.arn}
 
     def describe_training_job(self, ctx, params):

@@ -150,15 +150,6 @@ def test_truncated_record_after_a_long_run_is_reported_at_its_byte():
         list(recordio.iter_records(io.BytesIO(data)))
 
 
-def test_writer_counts_and_flushes():
-    buf = io.BytesIO()
-    with recordio.RecordIOWriter(buf) as w:
-        w.write(b"one")
-        w.write(b"two!")
-    assert w.count == 2
-    assert list(recordio.iter_records(io.BytesIO(buf.getvalue()))) == [b"one", b"two!"]
-
-
 def test_reader_streams_from_a_pipe_written_in_odd_pieces():
     payloads = [os.urandom(n) for n in (0, 1, 7, 4096, 70_000, 3)] + [recordio.MAGIC_BYTES * 3]
     data = frames(*payloads)

@@ -39,7 +39,7 @@ class Container:
     hostname: str
 
 
-def hostnames(model: dict) -> list[dict]:
+def containers_with_hostnames(model: dict) -> list[dict]:
     """The model's containers with the hostnames AWS gives them (`primary` for a single one)."""
     if model.get("PrimaryContainer"):
         return [dict(model["PrimaryContainer"], ContainerHostname=model["PrimaryContainer"].get(

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from emulator.context import Clock
 from emulator.runtime.base import Runtime, RuntimeUnavailable
-from emulator.services.hosting.fleet import Container, InstanceLauncher, hostnames, prepare_model
+from emulator.services.hosting.fleet import Container, InstanceLauncher, containers_with_hostnames, prepare_model
 from emulator.services.hosting.router import Instance, Route, Router, VariantRoute
 from emulator.services.background import BackgroundTasks
 from emulator.store import Resource, Store
@@ -192,7 +192,7 @@ class HostingService:
             Container(c.get("Image", ""), dict(c.get("Environment", {})),
                       prepare_model(s3, c, fleet.work / name / f"model-{i}") if s3 else fleet.work / name,
                       c["ContainerHostname"])
-            for i, c in enumerate(hostnames(model.data))
+            for i, c in enumerate(containers_with_hostnames(model.data))
         ]
         fleet.containers[name] = containers
         timeout = variant.get("ContainerStartupHealthCheckTimeoutInSeconds")

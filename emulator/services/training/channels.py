@@ -188,7 +188,6 @@ class PipeFeeder(threading.Thread):
         super().__init__(name=f"pipe-{channel['ChannelName']}", daemon=True)
         self.s3, self.opt_ml, self.channel, self.items = s3, opt_ml, channel, items
         self.seed, self.finished = seed, finished
-        self.epochs_fed = 0
         self.error: str | None = None
         # The FIFOs are made, opened and removed through this descriptor, taken before the host
         # starts: whatever the container later does to its folders, smlocal stays in this one.
@@ -218,7 +217,7 @@ class PipeFeeder(threading.Thread):
                 return
             finally:
                 _unlink(self.folder, name)
-            self.epochs_fed = epoch = epoch + 1
+            epoch += 1
 
     def _open_for_writing(self, name: str) -> int | None:
         """Wait for a reader without blocking forever, so the job can end while nobody reads."""

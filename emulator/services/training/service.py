@@ -48,7 +48,8 @@ class TrainingService:
         self.runs: dict[str, TrainingRun] = {}
         self._lock = threading.RLock()  # serialises status writes of all jobs
 
-    def start(self, job: Resource) -> None:
+    def launch(self, job: Resource) -> None:
+        """Run a created job in the background (its own thread, under the concurrency limit)."""
         if not self.execute:
             return
         run = TrainingRun(self, job.arn)
