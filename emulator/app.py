@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emulator import __version__
+from emulator import auth
 from emulator.aws.clients import AwsClients
 from emulator.aws.embedded import moto_application
 from emulator.aws.s3_persistence import S3Persistence
 from emulator.config import Config
 from emulator.http_server import make_server, shutdown_server  # noqa: F401  (re-exported)
 from emulator.pipeline import Pipeline
+from emulator.pipeline.authenticate import Authenticate
 from emulator.providers import handler_table
 from emulator.providers.endpoint_configs import EndpointConfigsProvider
 from emulator.providers.endpoints import EndpointsProvider
@@ -34,12 +36,15 @@ from emulator.services.hosting.metrics import InvocationMetrics
 from emulator.services.hosting.router import Router
 from emulator.services.training import TrainingService
 from emulator.services.background import BackgroundTasks
+from emulator.services.credentials import Issuer, Lease, fixed_pair
 from emulator.store import Store
 
 log = logging.getLogger("smlocal")
 # When smlocal stops, what still runs gets this long after SIGTERM, all at once, before SIGKILL: a
 # server that ignores SIGTERM (werkzeug's, as PID 1 of a container) must not hold the stop long.
 SHUTDOWN_GRACE_SECONDS = 3.0
+# The request pipeline calls the Authenticator when `--auth` is on (emulator/auth/startup.py reads this).
+AUTHENTICATES = True
 
 
 @dataclass
@@ -59,6 +64,10 @@ class App:
         self.runtime = create_runtime(config)
         self.background = BackgroundTasks()
         self.clients = AwsClients()
+        self.authenticator = auth.from_config(config)  # None: no --auth
+        if self.authenticator is not None:
+            self.clients.use_credentials(*self.authenticator.internal_credentials)
+        credentials: Issuer = fixed_pair if self.authenticator is None else role_credentials
         self.metrics = InvocationMetrics(self.clients)
         self.router = Router(metrics=self.metrics.record)
         self._scratch = tempfile.TemporaryDirectory(prefix="smlocal-work-") if data_dir is None else None
@@ -70,10 +79,11 @@ class App:
             training=TrainingService(
                 self.store, self.runtime, self.background, clients=self.clients, work_dir=work_dir,
                 max_concurrent=config.max_concurrent_jobs, stop_grace_seconds=config.stop_grace_seconds,
-                execute=self.runtime.name != "fake"),
+                execute=self.runtime.name != "fake", credentials=credentials),
             hosting=HostingService(
                 self.store, self.runtime, self.background, self.router, clients=self.clients, work_dir=work_dir,
-                startup_timeout=config.startup_timeout, stop_grace_seconds=config.stop_grace_seconds),
+                startup_timeout=config.startup_timeout, stop_grace_seconds=config.stop_grace_seconds,
+                credentials=credentials),
         )
         configs = EndpointConfigsProvider(self.store, self.services)
         providers = [
@@ -88,9 +98,15 @@ class App:
                          "sagemaker-runtime": handler_table("sagemaker-runtime", [self.runtime_provider])}
         self.pipeline = Pipeline(self.handlers, moto_app=self.s3.wrap(moto_application()),
                                  internal={"/_smlocal/health": self.health}, threads=config.threads,
-                                 read_timeout=config.read_timeout)
+                                 read_timeout=config.read_timeout, identify=self._identify())
         self.s3.restore()
         self._recovered = False
+
+    def _identify(self):
+        """The pipeline's caller step: verified with --auth, else the pipeline's own (unverified)."""
+        if self.authenticator is None:
+            return None
+        return lambda pool: Authenticate(self.authenticator, pool)
 
     def set_base_url(self, url: str) -> None:
         """Once the port is bound: where smlocal's own services and the runtime reach it."""
@@ -137,6 +153,20 @@ def _clear_work(work_dir: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
+
+
+def role_credentials(account: str, role_arn: str, session_name: str, region: str) -> Lease:
+    """With --auth, a job's or instance's containers get a fresh temporary key of their execution
+    role from smlocal's STS (revoked with the lease). The role must be of the resource's own account,
+    as SageMaker passes no other; a model without a role gives its containers no credentials."""
+    if not role_arn:
+        return Lease({})
+    match = auth.container.ROLE_ARN.match(role_arn)
+    if match is None or match.group(2) != account:
+        raise ValueError(f"Could not assume role {role_arn}. Please ensure that the role exists in account "
+                         f"{account} and allows principal 'sagemaker.amazonaws.com' to assume the role.")
+    issued = auth.issue_container_credentials(role_arn, session_name, region)
+    return Lease(issued.environment(), lambda: auth.revoke_container_credentials(issued, region))
 
 
 def create_app(config: Config) -> App:
