@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "holds its `train` and `serve` programs; repeatable")
     serve.add_argument("--auth", action="store_true", default=None,
                        help="check every request's SigV4 signature against the keys smlocal's IAM issued and the "
-                            "root key; accounts come from the keys (SMLOCAL_AUTH=1; off by default on loopback)")
+                            "root key (all but /_smlocal/health); accounts come from the keys, other accounts' "
+                            "buckets and roles are refused, job and endpoint containers get temporary credentials "
+                            "of their role (SMLOCAL_AUTH=1; off by default on loopback)")
     serve.add_argument("--auth-root-key", metavar="AKID:SECRET",
                        help="the root key pair of the default account with --auth (SMLOCAL_AUTH_ROOT_KEY; default: "
                             "one generated into the data directory and printed at start)")
