@@ -6,6 +6,7 @@ pipeline under uvicorn (emulator/http_server.py) until SIGINT/SIGTERM.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import signal
@@ -64,10 +65,13 @@ class App:
         self.runtime = create_runtime(config)
         self.background = BackgroundTasks()
         self.clients = AwsClients()
-        self.authenticator = auth.from_config(config)  # None: no --auth
-        if self.authenticator is not None:
+        # the Docker bridge's listeners, where every container reaches smlocal: verified even without --auth
+        self.guarded = frozenset(address for address in self.runtime.listen_addresses()
+                                 if address != config.host and not auth.exposure.is_loopback(address))
+        self.authenticator = auth.from_config(config) or (auth.Authenticator(auth.KeyRing()) if self.guarded else None)
+        if config.auth:
             self.clients.use_credentials(*self.authenticator.internal_credentials)
-        credentials: Issuer = fixed_pair if self.authenticator is None else role_credentials
+        credentials = self._credentials()
         self.metrics = InvocationMetrics(self.clients)
         self.router = Router(metrics=self.metrics.record)
         self._scratch = tempfile.TemporaryDirectory(prefix="smlocal-work-") if data_dir is None else None
@@ -103,10 +107,21 @@ class App:
         self._recovered = False
 
     def _identify(self):
-        """The pipeline's caller step: verified with --auth, else the pipeline's own (unverified)."""
+        """The pipeline's caller step: every request verified with --auth; else those that arrive on
+        the Docker bridge, the others identified by the pipeline's own step (unverified)."""
         if self.authenticator is None:
             return None
-        return lambda pool: Authenticate(self.authenticator, pool)
+        verify_on = None if self.config.auth else self.guarded
+        return lambda pipeline: Authenticate(self.authenticator, pipeline.pool, verify_on=verify_on,
+                                             fallback=pipeline.identify_caller)
+
+    def _credentials(self) -> Issuer:
+        """What containers sign with: their role's temporary key wherever requests are verified (with
+        --auth a role of the resource's own account only; without it the bridge checks keys, not
+        accounts), else the contract's fixed pair."""
+        if self.config.auth:
+            return role_credentials
+        return functools.partial(role_credentials, any_account=True) if self.guarded else fixed_pair
 
     def set_base_url(self, url: str) -> None:
         """Once the port is bound: where smlocal's own services and the runtime reach it."""
@@ -155,14 +170,15 @@ def _clear_work(work_dir: Path) -> None:
             entry.unlink(missing_ok=True)
 
 
-def role_credentials(account: str, role_arn: str, session_name: str, region: str) -> Lease:
-    """With --auth, a job's or instance's containers get a fresh temporary key of their execution
-    role from smlocal's STS (revoked with the lease). The role must be of the resource's own account,
-    as SageMaker passes no other; a model without a role gives its containers no credentials."""
+def role_credentials(account: str, role_arn: str, session_name: str, region: str, any_account: bool = False) -> Lease:
+    """A job's or instance's containers get a fresh temporary key of their execution role from
+    smlocal's STS (revoked with the lease). The role must be of the resource's own account, as
+    SageMaker passes no other (unless `any_account`); a model without a role gives its containers
+    no credentials."""
     if not role_arn:
         return Lease({})
     match = auth.container.ROLE_ARN.match(role_arn)
-    if match is None or match.group(2) != account:
+    if match is None or (match.group(2) != account and not any_account):
         raise ValueError(f"Could not assume role {role_arn}. Please ensure that the role exists in account "
                          f"{account} and allows principal 'sagemaker.amazonaws.com' to assume the role.")
     issued = auth.issue_container_credentials(role_arn, session_name, region)

@@ -7,6 +7,10 @@ large upload), so they run in the pipeline's thread pool, not on the event loop.
 whole answer, in the error dialect of the protocol the request speaks. A verified request carries
 its account on: SageMaker's handlers get it in the RequestContext, moto in `x-moto-account-id`
 (the only way moto learns an account; a caller's own header was refused unless it named its own).
+
+Without `--auth` the step still guards the listeners on the Docker bridge, where every container
+reaches smlocal: a request that arrived there (`verify_on`, the connection's local addresses) is
+verified, one on loopback is identified as before (`fallback`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from emulator.auth import AuthError, Authenticator, Authorizer, Principal, protocol_of
 from emulator.context import RequestContext
+from emulator.pipeline.chain import Step
 from emulator.pipeline.exchange import Exchange
 from emulator.protocol.http import HttpResponse
 
@@ -28,12 +33,18 @@ _WHOLE_BODY = 1024 * 1024  # a spooled body up to this size is read whole (it is
 class Authenticate:
     """The pipeline step: `await step(exchange)`."""
 
-    def __init__(self, authenticator: Authenticator, pool: ThreadPoolExecutor, authorizer: Authorizer | None = None):
+    def __init__(self, authenticator: Authenticator, pool: ThreadPoolExecutor, authorizer: Authorizer | None = None,
+                 verify_on: frozenset[str] | None = None, fallback: Step | None = None):
         self.authenticator = authenticator
         self.authorizer = authorizer or Authorizer()
         self.pool = pool
+        self.verify_on = verify_on  # None: every request
+        self.fallback = fallback
 
     async def __call__(self, exchange: Exchange) -> None:
+        if self.verify_on is not None and (exchange.scope.get("server") or ("",))[0] not in self.verify_on:
+            await self.fallback(exchange)
+            return
         if exchange.path in OPEN_PATHS:
             return
         try:

@@ -35,11 +35,11 @@ Step = Callable[[Exchange], Awaitable[None]]
 class Pipeline:
     """`handlers`: service ("sagemaker", "sagemaker-runtime") → operation name → handler;
     `moto_app`: the WSGI application for everything else; `internal`: smlocal's own paths;
-    `identify`: given the pipeline's thread pool, the step that decides who calls (by default
-    `identify_caller`, unverified; with `--auth`, pipeline/authenticate.py's, which verifies in the pool)."""
+    `identify`: given the pipeline, the step that decides who calls (by default `identify_caller`,
+    unverified; pipeline/authenticate.py's verifies, in the pipeline's pool)."""
 
     def __init__(self, handlers: dict[str, dict], moto_app, internal: dict[str, Callable], threads: int,
-                 read_timeout: float = READ_TIMEOUT, identify: Callable[[ThreadPoolExecutor], Step] | None = None):
+                 read_timeout: float = READ_TIMEOUT, identify: Callable[["Pipeline"], Step] | None = None):
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="smlocal")
         self.watchdog = Watchdog(read_timeout)
         self.detection = [  # in order; the first that matches answers
@@ -51,7 +51,7 @@ class Pipeline:
         # The seam for authentication: a verifying step made by `identify` takes the place of
         # `identify_caller`, the one place where a request's account is decided. It runs after the
         # body is read (a signature covers it) and refuses a request by leaving the refusal as its answer.
-        caller = identify(self.pool) if identify else self.identify_caller
+        caller = identify(self) if identify else self.identify_caller
         self.steps: list[Step] = [self.detect_service, self.read_body, caller, self.answer]
 
     async def __call__(self, scope, receive, send) -> None:

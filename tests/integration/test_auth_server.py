@@ -233,3 +233,68 @@ def _status(call) -> int:
         return call()["ResponseMetadata"]["HTTPStatusCode"]
     except ClientError as refused:
         return refused.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+# -- the Docker bridge: verified even without --auth ------------------------------------------------
+
+def _bridge_probe_image() -> str:
+    """smlocal/byo-example with tests/programs/bridgeprobe/train as its `train`, tagged by content."""
+    import hashlib
+
+    import docker
+
+    from tests.training.conftest import BYO_IMAGE
+
+    program = (PROGRAMS / "bridgeprobe" / "train").read_bytes()
+    tag = f"smlocal-test/bridgeprobe:{hashlib.sha256(program).hexdigest()[:12]}"
+    engine = docker.from_env()
+    try:
+        engine.images.get(tag)
+        return tag
+    except docker.errors.ImageNotFound:
+        pass
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, data, mode in (("Dockerfile", f"FROM {BYO_IMAGE}\nCOPY train /usr/local/bin/train\n".encode(), 0o644),
+                                 ("train", program, 0o755)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    engine.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+    return tag
+
+
+@pytest.fixture(scope="module")
+def docker_server():
+    from tests.training.conftest import BYO_IMAGE, runtime_or_skip
+
+    runtime_or_skip("docker", BYO_IMAGE, "bridge authentication")
+    image = _bridge_probe_image()
+    with LocalServer(ephemeral=True, runtime="docker", stop_grace_seconds=5) as running:  # no --auth
+        running.image = image
+        yield running
+
+
+@pytest.mark.docker
+def test_without_auth_loopback_stays_open_and_the_docker_bridge_verifies(docker_server):
+    bare = boto3.client("sagemaker", endpoint_url=docker_server.url, region_name="us-east-1", config=UNSIGNED_CONFIG)
+    assert bare.list_models()["Models"] == []  # loopback: trusted, as before
+    sm, s3 = (boto3.client(name, endpoint_url=docker_server.url, region_name="us-east-1", config=NO_RETRY)
+              for name in ("sagemaker", "s3"))
+    bucket, name = unique("bridge-bucket"), unique("job")
+    s3.create_bucket(Bucket=bucket)
+    request = training_request(name, OutputDataConfig={"S3OutputPath": f"s3://{bucket}/output"})
+    request["AlgorithmSpecification"]["TrainingImage"] = docker_server.image
+    for absent in ("InputDataConfig", "CheckpointConfig"):
+        request.pop(absent, None)
+    sm.create_training_job(**request)
+    job = wait_for(lambda: sm.describe_training_job(TrainingJobName=name),
+                   lambda j: j["TrainingJobStatus"] in ("Completed", "Failed"), timeout=120)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    key = job["ModelArtifacts"]["S3ModelArtifacts"].split(f"{bucket}/", 1)[1]
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
+        result = json.loads(tar.extractfile("result.json").read())
+    assert result["unsigned"][0] == 400 and "MissingAuthenticationTokenException" in result["unsigned"][1]
+    assert result["wrong"][0] == 403 and "SignatureDoesNotMatch" in result["wrong"][1]
+    assert result["own"][0] == 200 and f"assumed-role/SageMakerRole/{name}" in result["own"][1], result["own"]
