@@ -4,11 +4,9 @@ credentials of its role (and cannot read another account's bucket)."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
-import tarfile
 from pathlib import Path
 
 import boto3
@@ -19,7 +17,8 @@ from botocore.exceptions import ClientError
 
 from emulator.testing import LocalServer
 from tests.conftest import NO_RETRY
-from tests.integration.helpers import ROLE, make_config, make_endpoint, training_request, unique, wait_for
+from tests.integration.helpers import (ROLE, artifact_json, make_config, make_endpoint, training_request, unique,
+                                       wait_for)
 
 ROOT_KEY, ROOT_SECRET = "AKIAAUTHSERVERROOT01", "authServerRootSecret0123456789abcdefghij"
 ACCOUNT, OTHER = "123456789012", "444455556666"
@@ -166,6 +165,17 @@ def test_an_iam_users_key_works_with_the_sagemaker_sdk(server, user_key, tmp_pat
         sdk_shim.stop_using_smlocal()
 
 
+def run_job(sm, name: str, image: str, bucket: str, **overrides) -> dict:
+    """A training job of `image` with no input channel, its model to `bucket`; its description once it ends."""
+    request = training_request(name, OutputDataConfig={"S3OutputPath": f"s3://{bucket}/output"}, **overrides)
+    request["AlgorithmSpecification"]["TrainingImage"] = image
+    for absent in ("InputDataConfig", "CheckpointConfig"):
+        request.pop(absent, None)
+    sm.create_training_job(**request)
+    return wait_for(lambda: sm.describe_training_job(TrainingJobName=name),
+                    lambda j: j["TrainingJobStatus"] in ("Completed", "Failed"), timeout=120)
+
+
 def test_a_training_program_calls_s3_with_its_roles_credentials_and_not_another_account(server):
     s3, sm = client(server, "s3"), client(server, "sagemaker")
     bucket, other, name = unique("job-bucket"), unique("their-bucket"), unique("job")
@@ -174,19 +184,10 @@ def test_a_training_program_calls_s3_with_its_roles_credentials_and_not_another_
     theirs = in_other_account(server, "s3")
     theirs.create_bucket(Bucket=other)
     theirs.put_object(Bucket=other, Key="secret.txt", Body=b"theirs")
-    request = training_request(name, OutputDataConfig={"S3OutputPath": f"s3://{bucket}/output"},
-                               HyperParameters={"bucket": bucket, "other_bucket": other})
-    request["AlgorithmSpecification"]["TrainingImage"] = PROBE_IMAGE
-    for absent in ("InputDataConfig", "CheckpointConfig"):
-        request.pop(absent, None)
-    sm.create_training_job(**request)
-    job = wait_for(lambda: sm.describe_training_job(TrainingJobName=name),
-                   lambda j: j["TrainingJobStatus"] in ("Completed", "Failed"), timeout=90)
+    job = run_job(sm, name, PROBE_IMAGE, bucket, HyperParameters={"bucket": bucket, "other_bucket": other})
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     assert s3.get_object(Bucket=bucket, Key="written/by-job.txt")["Body"].read() == b"HELLO"
-    key = job["ModelArtifacts"]["S3ModelArtifacts"].split(f"{bucket}/", 1)[1]
-    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
-        result = json.loads(tar.extractfile("result.json").read())
+    result = artifact_json(s3, job, bucket, "result.json")
     assert result["other"] == "AccessDenied"
     assert result["access_key"] != ROOT_KEY and result["token"]  # the role's temporary key
     revoked = client(server, "s3", result["access_key"], result["secret"], token=result["token"])
@@ -197,15 +198,8 @@ def test_a_training_job_with_another_accounts_role_fails(server):
     s3, sm = client(server, "s3"), client(server, "sagemaker")
     bucket, name = unique("job-bucket"), unique("job")
     s3.create_bucket(Bucket=bucket)
-    request = training_request(name, OutputDataConfig={"S3OutputPath": f"s3://{bucket}/output"},
-                               HyperParameters={"bucket": bucket, "other_bucket": bucket},
-                               RoleArn=f"arn:aws:iam::{OTHER}:role/SageMakerRole")
-    request["AlgorithmSpecification"]["TrainingImage"] = PROBE_IMAGE
-    for absent in ("InputDataConfig", "CheckpointConfig"):
-        request.pop(absent, None)
-    sm.create_training_job(**request)
-    job = wait_for(lambda: sm.describe_training_job(TrainingJobName=name),
-                   lambda j: j["TrainingJobStatus"] in ("Completed", "Failed"), timeout=60)
+    job = run_job(sm, name, PROBE_IMAGE, bucket, HyperParameters={"bucket": bucket, "other_bucket": bucket},
+                  RoleArn=f"arn:aws:iam::{OTHER}:role/SageMakerRole")
     assert job["TrainingJobStatus"] == "Failed" and "Could not assume role" in job["FailureReason"]
     assert ROLE.split(":")[4] == ACCOUNT
 
@@ -237,40 +231,12 @@ def _status(call) -> int:
 
 # -- the Docker bridge: verified even without --auth ------------------------------------------------
 
-def _bridge_probe_image() -> str:
-    """smlocal/byo-example with tests/programs/bridgeprobe/train as its `train`, tagged by content."""
-    import hashlib
-
-    import docker
-
-    from tests.training.conftest import BYO_IMAGE
-
-    program = (PROGRAMS / "bridgeprobe" / "train").read_bytes()
-    tag = f"smlocal-test/bridgeprobe:{hashlib.sha256(program).hexdigest()[:12]}"
-    engine = docker.from_env()
-    try:
-        engine.images.get(tag)
-        return tag
-    except docker.errors.ImageNotFound:
-        pass
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        for name, data, mode in (("Dockerfile", f"FROM {BYO_IMAGE}\nCOPY train /usr/local/bin/train\n".encode(), 0o644),
-                                 ("train", program, 0o755)):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), mode
-            tar.addfile(info, io.BytesIO(data))
-    context.seek(0)
-    engine.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
-    return tag
-
-
 @pytest.fixture(scope="module")
 def docker_server():
-    from tests.training.conftest import BYO_IMAGE, runtime_or_skip
+    from tests.training.conftest import BYO_IMAGE, byo_image_with_train, runtime_or_skip
 
     runtime_or_skip("docker", BYO_IMAGE, "bridge authentication")
-    image = _bridge_probe_image()
+    image = byo_image_with_train(PROGRAMS / "bridgeprobe" / "train", "smlocal-test/bridgeprobe")
     with LocalServer(ephemeral=True, runtime="docker", stop_grace_seconds=5) as running:  # no --auth
         running.image = image
         yield running
@@ -284,17 +250,9 @@ def test_without_auth_loopback_stays_open_and_the_docker_bridge_verifies(docker_
               for name in ("sagemaker", "s3"))
     bucket, name = unique("bridge-bucket"), unique("job")
     s3.create_bucket(Bucket=bucket)
-    request = training_request(name, OutputDataConfig={"S3OutputPath": f"s3://{bucket}/output"})
-    request["AlgorithmSpecification"]["TrainingImage"] = docker_server.image
-    for absent in ("InputDataConfig", "CheckpointConfig"):
-        request.pop(absent, None)
-    sm.create_training_job(**request)
-    job = wait_for(lambda: sm.describe_training_job(TrainingJobName=name),
-                   lambda j: j["TrainingJobStatus"] in ("Completed", "Failed"), timeout=120)
+    job = run_job(sm, name, docker_server.image, bucket)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    key = job["ModelArtifacts"]["S3ModelArtifacts"].split(f"{bucket}/", 1)[1]
-    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
-        result = json.loads(tar.extractfile("result.json").read())
+    result = artifact_json(s3, job, bucket, "result.json")
     assert result["unsigned"][0] == 400 and "MissingAuthenticationTokenException" in result["unsigned"][1]
     assert result["wrong"][0] == 403 and "SignatureDoesNotMatch" in result["wrong"][1]
     assert result["own"][0] == 200 and f"assumed-role/SageMakerRole/{name}" in result["own"][1], result["own"]
