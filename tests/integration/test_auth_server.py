@@ -124,6 +124,24 @@ def test_an_iam_users_key_works_with_boto3(server, user_key):
     assert client(server, "sts", *user_key).get_caller_identity()["Account"] == ACCOUNT
 
 
+def test_presigned_urls_of_a_known_key_work_and_tampered_ones_are_refused(server, user_key):
+    import urllib.error
+    import urllib.request
+
+    s3, bucket = client(server, "s3", *user_key), unique("presigned")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="object.txt", Body=b"shared")
+    for version in ("s3", "s3v4"):
+        signer = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id=user_key[0],
+                              aws_secret_access_key=user_key[1], config=BotoConfig(signature_version=version))
+        url = signer.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "object.txt"})
+        with urllib.request.urlopen(url) as answer:
+            assert answer.read() == b"shared"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url.replace("object.txt", "other.txt"))
+        assert refused.value.code == 403 and b"SignatureDoesNotMatch" in refused.value.read()
+
+
 def _aws_cli(server, key, secret, *args) -> subprocess.CompletedProcess:
     env = dict(os.environ, AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret, AWS_DEFAULT_REGION="us-east-1")
     return subprocess.run(["aws", "--endpoint-url", server.url, *args], env=env, capture_output=True, text=True,
