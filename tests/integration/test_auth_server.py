@@ -62,6 +62,9 @@ CALLS = {
     "sagemaker-runtime": lambda c: c.invoke_endpoint(EndpointName="any", Body=b"{}"),
     "s3": lambda c: c.list_buckets(),
     "sts": lambda c: c.get_caller_identity(),
+    "iam": lambda c: c.list_users(),
+    "logs": lambda c: c.describe_log_groups(),
+    "cloudwatch": lambda c: c.list_metrics(),
 }
 REFUSALS = {  # service → (unsigned, wrong secret, unknown key): AWS's status and code
     "sagemaker": ((400, "MissingAuthenticationTokenException"), (400, "InvalidSignatureException"),
@@ -70,6 +73,11 @@ REFUSALS = {  # service → (unsigned, wrong secret, unknown key): AWS's status 
                           (403, "UnrecognizedClientException")),
     "s3": ((403, "AccessDenied"), (403, "SignatureDoesNotMatch"), (403, "InvalidAccessKeyId")),
     "sts": ((403, "MissingAuthenticationToken"), (403, "SignatureDoesNotMatch"), (403, "InvalidClientTokenId")),
+    "iam": ((403, "MissingAuthenticationToken"), (403, "SignatureDoesNotMatch"), (403, "InvalidClientTokenId")),
+    "logs": ((400, "MissingAuthenticationTokenException"), (400, "InvalidSignatureException"),
+             (400, "UnrecognizedClientException")),
+    "cloudwatch": ((403, "MissingAuthenticationToken"), (403, "SignatureDoesNotMatch"),
+                   (403, "InvalidClientTokenId")),
 }
 
 
