@@ -114,6 +114,31 @@ def test_another_accounts_bucket_and_role_are_refused(server):
     assert error(lambda: client(server, "sagemaker").list_tags(ResourceArn=arn)) == (400, "AccessDeniedException")
 
 
+def test_smlocal_serve_auth_starts_prints_its_root_key_and_enforces_it():
+    import re
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--auth", "--ephemeral", "--port", "0",
+                                "--runtime", "fake"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])))
+    try:
+        printed = ""
+        while "listening on" not in printed:
+            line = process.stdout.readline()
+            assert line, f"smlocal serve --auth ended: {printed}"
+            printed += line
+        key, secret = re.search(r"AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=(\S+)", printed).groups()
+        url = re.search(r"listening on (http://\S+)", printed).group(1)
+        bare = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1", config=UNSIGNED_CONFIG)
+        assert error(bare.list_models) == (400, "MissingAuthenticationTokenException")
+        signed = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1", aws_access_key_id=key,
+                              aws_secret_access_key=secret, config=NO_RETRY)
+        assert signed.list_models()["Models"] == []
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def user_key(server):
     """An access key made in smlocal's IAM with the root key."""
