@@ -307,3 +307,13 @@ def test_without_auth_loopback_stays_open_and_the_docker_bridge_verifies(docker_
     assert result["unsigned"][0] == 400 and "MissingAuthenticationTokenException" in result["unsigned"][1]
     assert result["wrong"][0] == 403 and "SignatureDoesNotMatch" in result["wrong"][1]
     assert result["own"][0] == 200 and f"assumed-role/SageMakerRole/{name}" in result["own"][1], result["own"]
+
+
+def test_an_endpoint_whose_model_names_another_accounts_role_fails(server):
+    sm, model = client(server, "sagemaker"), unique("model")
+    sm.create_model(ModelName=model, ExecutionRoleArn=f"arn:aws:iam::{OTHER}:role/SageMakerRole",
+                    PrimaryContainer={"Image": SERVE_IMAGE})
+    endpoint = make_endpoint(sm, make_config(sm, model), wait=False)
+    described = wait_for(lambda: sm.describe_endpoint(EndpointName=endpoint), lambda e: e["EndpointStatus"] != "Creating",
+                         timeout=60)
+    assert described["EndpointStatus"] == "Failed" and "Could not assume role" in described["FailureReason"]
