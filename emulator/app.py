@@ -6,6 +6,7 @@ pipeline under uvicorn (emulator/http_server.py) until SIGINT/SIGTERM.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import signal
@@ -14,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emulator import __version__
+from emulator import auth
 from emulator.aws.clients import AwsClients
 from emulator.aws.embedded import moto_application
 from emulator.aws.s3_persistence import S3Persistence
 from emulator.config import Config
 from emulator.http_server import make_server, shutdown_server  # noqa: F401  (re-exported)
 from emulator.pipeline import Pipeline
+from emulator.pipeline.authenticate import Authenticate
 from emulator.providers import handler_table
 from emulator.providers.endpoint_configs import EndpointConfigsProvider
 from emulator.providers.endpoints import EndpointsProvider
@@ -34,6 +37,7 @@ from emulator.services.hosting.metrics import InvocationMetrics
 from emulator.services.hosting.router import Router
 from emulator.services.training import TrainingService
 from emulator.services.background import BackgroundTasks
+from emulator.services.credentials import Issuer, Lease, fixed_pair
 from emulator.store import Store
 
 log = logging.getLogger("smlocal")
@@ -59,6 +63,13 @@ class App:
         self.runtime = create_runtime(config)
         self.background = BackgroundTasks()
         self.clients = AwsClients()
+        # the Docker bridge's listeners, where every container reaches smlocal: verified even without --auth
+        self.guarded = frozenset(address for address in self.runtime.listen_addresses()
+                                 if address != config.host and not auth.exposure.is_loopback(address))
+        self.authenticator = auth.from_config(config) or (auth.Authenticator(auth.KeyRing()) if self.guarded else None)
+        if config.auth:
+            self.clients.use_credentials(*self.authenticator.internal_credentials)
+        credentials = self._credentials()
         self.metrics = InvocationMetrics(self.clients)
         self.router = Router(metrics=self.metrics.record)
         self._scratch = tempfile.TemporaryDirectory(prefix="smlocal-work-") if data_dir is None else None
@@ -70,10 +81,11 @@ class App:
             training=TrainingService(
                 self.store, self.runtime, self.background, clients=self.clients, work_dir=work_dir,
                 max_concurrent=config.max_concurrent_jobs, stop_grace_seconds=config.stop_grace_seconds,
-                execute=self.runtime.name != "fake"),
+                execute=self.runtime.name != "fake", credentials=credentials),
             hosting=HostingService(
                 self.store, self.runtime, self.background, self.router, clients=self.clients, work_dir=work_dir,
-                startup_timeout=config.startup_timeout, stop_grace_seconds=config.stop_grace_seconds),
+                startup_timeout=config.startup_timeout, stop_grace_seconds=config.stop_grace_seconds,
+                credentials=credentials),
         )
         configs = EndpointConfigsProvider(self.store, self.services)
         providers = [
@@ -88,9 +100,26 @@ class App:
                          "sagemaker-runtime": handler_table("sagemaker-runtime", [self.runtime_provider])}
         self.pipeline = Pipeline(self.handlers, moto_app=self.s3.wrap(moto_application()),
                                  internal={"/_smlocal/health": self.health}, threads=config.threads,
-                                 read_timeout=config.read_timeout)
+                                 read_timeout=config.read_timeout, identify=self._identify())
         self.s3.restore()
         self._recovered = False
+
+    def _identify(self):
+        """The pipeline's caller step: every request verified with --auth; else those that arrive on
+        the Docker bridge, the others identified by the pipeline's own step (unverified)."""
+        if self.authenticator is None:
+            return None
+        verify_on = None if self.config.auth else self.guarded
+        return lambda pipeline: Authenticate(self.authenticator, pipeline.pool, verify_on=verify_on,
+                                             fallback=pipeline.identify_caller)
+
+    def _credentials(self) -> Issuer:
+        """What containers sign with: their role's temporary key wherever requests are verified (with
+        --auth a role of the resource's own account only; without it the bridge checks keys, not
+        accounts), else the contract's fixed pair."""
+        if self.config.auth:
+            return role_credentials
+        return functools.partial(role_credentials, any_account=True) if self.guarded else fixed_pair
 
     def set_base_url(self, url: str) -> None:
         """Once the port is bound: where smlocal's own services and the runtime reach it."""
@@ -137,6 +166,21 @@ def _clear_work(work_dir: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
+
+
+def role_credentials(account: str, role_arn: str, session_name: str, region: str, any_account: bool = False) -> Lease:
+    """A job's or instance's containers get a fresh temporary key of their execution role from
+    smlocal's STS (revoked with the lease). The role must be of the resource's own account, as
+    SageMaker passes no other (unless `any_account`); a model without a role gives its containers
+    no credentials."""
+    if not role_arn:
+        return Lease({})
+    match = auth.container.ROLE_ARN.match(role_arn)
+    if match is None or (match.group(2) != account and not any_account):
+        raise ValueError(f"Could not assume role {role_arn}. Please ensure that the role exists in account "
+                         f"{account} and allows principal 'sagemaker.amazonaws.com' to assume the role.")
+    issued = auth.issue_container_credentials(role_arn, session_name, region)
+    return Lease(issued.environment(), lambda: auth.revoke_container_credentials(issued, region))
 
 
 def create_app(config: Config) -> App:

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from emulator import __version__
-from emulator.auth.startup import prepare_auth, refuse_unless_enforced
+from emulator.auth.startup import prepare_auth
 from emulator.config import RUNTIMES, Config
 
 
@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "holds its `train` and `serve` programs; repeatable")
     serve.add_argument("--auth", action="store_true", default=None,
                        help="check every request's SigV4 signature against the keys smlocal's IAM issued and the "
-                            "root key; accounts come from the keys (SMLOCAL_AUTH=1; off by default on loopback)")
+                            "root key (all but /_smlocal/health); accounts come from the keys, other accounts' "
+                            "buckets and roles are refused, job and endpoint containers get temporary credentials "
+                            "of their role (SMLOCAL_AUTH=1; off by default on loopback)")
     serve.add_argument("--auth-root-key", metavar="AKID:SECRET",
                        help="the root key pair of the default account with --auth (SMLOCAL_AUTH_ROOT_KEY; default: "
                             "one generated into the data directory and printed at start)")
@@ -76,7 +78,6 @@ def main(argv: list[str] | None = None) -> int:
                 read_timeout=args.read_timeout, instance_limits=args.instance_limits,
                 stop_grace_seconds=args.stop_grace_seconds, process_images=_process_images(args.process_image),
                 auth=args.auth, auth_root_key=args.auth_root_key, allow_unauthenticated=args.allow_unauthenticated)
-            refuse_unless_enforced(config)
             config = prepare_auth(config)
         except ValueError as exc:
             print(f"smlocal: {exc}", file=sys.stderr)

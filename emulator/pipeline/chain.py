@@ -35,10 +35,11 @@ Step = Callable[[Exchange], Awaitable[None]]
 class Pipeline:
     """`handlers`: service ("sagemaker", "sagemaker-runtime") → operation name → handler;
     `moto_app`: the WSGI application for everything else; `internal`: smlocal's own paths;
-    `identify`: the step that decides who calls (`identify_caller`, unverified, by default)."""
+    `identify`: given the pipeline, the step that decides who calls (by default `identify_caller`,
+    unverified; pipeline/authenticate.py's verifies, in the pipeline's pool)."""
 
     def __init__(self, handlers: dict[str, dict], moto_app, internal: dict[str, Callable], threads: int,
-                 read_timeout: float = READ_TIMEOUT, identify: Step | None = None):
+                 read_timeout: float = READ_TIMEOUT, identify: Callable[["Pipeline"], Step] | None = None):
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="smlocal")
         self.watchdog = Watchdog(read_timeout)
         self.detection = [  # in order; the first that matches answers
@@ -47,11 +48,11 @@ class Pipeline:
             (is_runtime, SageMakerRuntime(handlers.get("sagemaker-runtime", {}), self.pool)),
         ]
         self.moto = Moto(moto_app, self.pool)
-        # The seam for authentication: a verifying step passed as `identify` takes the place of
+        # The seam for authentication: a verifying step made by `identify` takes the place of
         # `identify_caller`, the one place where a request's account is decided. It runs after the
-        # body is read (a signature covers it) and raises a ServiceError to refuse the request.
-        self.steps: list[Step] = [self.detect_service, self.read_body, identify or self.identify_caller,
-                                  self.answer]
+        # body is read (a signature covers it) and refuses a request by leaving the refusal as its answer.
+        caller = identify(self) if identify else self.identify_caller
+        self.steps: list[Step] = [self.detect_service, self.read_body, caller, self.answer]
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":

@@ -23,15 +23,16 @@ SERVING_PORT = 8080
 BIND_TO_PORT_ENV = "SAGEMAKER_BIND_TO_PORT"
 TRAIN, SERVE = "train", "serve"
 FAILURE_REASON_LIMIT = 1024
-# What every training host and serving container signs its AWS calls with (a fixed local pair for
-# now; a container is never handed the server's own credentials).
+# What a training host or serving container signs its AWS calls with while smlocal checks no
+# signatures (with --auth: its role's temporary key instead); never the server's own credentials.
 CONTAINER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "smlocal", "AWS_SECRET_ACCESS_KEY": "smlocal"}
 
 
-def aws_environment(region: str, endpoint_url: str | None) -> dict[str, str]:
+def aws_environment(region: str, endpoint_url: str | None, credentials: dict[str, str] | None = None) -> dict[str, str]:
     """How code in a host or a serving container reaches AWS, that is smlocal: the region, the
-    credentials and, where it can reach smlocal, AWS_ENDPOINT_URL."""
-    env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region, **CONTAINER_CREDENTIALS}
+    credentials (CONTAINER_CREDENTIALS unless given) and, where it can reach smlocal, AWS_ENDPOINT_URL."""
+    env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region,
+           **(CONTAINER_CREDENTIALS if credentials is None else credentials)}
     if endpoint_url:
         env["AWS_ENDPOINT_URL"] = endpoint_url
     return env

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import tarfile
 import time
 import uuid
 
@@ -24,6 +27,13 @@ def error_of(call, *args, **kwargs) -> ClientError:
 
 def code_and_message(err: ClientError) -> tuple[str, str]:
     return err.response["Error"]["Code"], err.response["Error"]["Message"]
+
+
+def artifact_json(s3, job: dict, bucket: str, name: str):
+    """The JSON file `name` inside a completed training job's model.tar.gz."""
+    key = job["ModelArtifacts"]["S3ModelArtifacts"].split(f"{bucket}/", 1)[1]
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
+        return json.loads(tar.extractfile(name).read())
 
 
 def wait_for(fetch, predicate, timeout: float = 10.0, interval: float = 0.05):

@@ -31,6 +31,34 @@ def _docker_ready(image: str) -> str | None:
     return None
 
 
+def byo_image_with_train(program: Path, repository: str) -> str:
+    """The example image with `program` as its `train`, tagged `repository:<program's hash>` (built once)."""
+    import hashlib
+    import io
+    import tarfile
+
+    import docker
+
+    data = program.read_bytes()
+    tag = f"{repository}:{hashlib.sha256(data).hexdigest()[:12]}"
+    client = docker.from_env()
+    try:
+        client.images.get(tag)
+        return tag
+    except docker.errors.ImageNotFound:
+        pass
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, content, mode in (("Dockerfile", f"FROM {BYO_IMAGE}\nCOPY train /usr/local/bin/train\n".encode(),
+                                     0o644), ("train", data, 0o755)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(content), mode
+            tar.addfile(info, io.BytesIO(content))
+    context.seek(0)
+    client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+    return tag
+
+
 def runtime_or_skip(runtime: str, image: str, suite: str) -> str:
     """`runtime` for a suite's session fixture. Docker needs the engine and `image`: without them
     the suite's Docker half is skipped here, and fails in CI, where it must run."""

@@ -8,9 +8,6 @@ where an engine and the example image exist, in a Docker image built from it."""
 
 from __future__ import annotations
 
-import hashlib
-import io
-import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from emulator.testing import LocalServer
-from tests.training.conftest import BYO_IMAGE, Stack, runtime_or_skip
+from tests.training.conftest import BYO_IMAGE, Stack, byo_image_with_train, runtime_or_skip
 from tests.training.helpers import ROLE, bucket, channel, log_lines, model_files, put, start_job, tarball, unique, wait
 
 HOSTILE_BIN = Path(__file__).resolve().parent / "hostile"
@@ -40,26 +37,7 @@ def stack(tmp_path_factory):
 
 def hostile_docker_image() -> str:
     """smlocal/byo-example with the hostile program as its `train`, tagged by the program's content."""
-    import docker
-
-    program = (HOSTILE_BIN / "train").read_bytes()
-    tag = f"smlocal-test/hostile:{hashlib.sha256(program).hexdigest()[:12]}"
-    client = docker.from_env()
-    try:
-        client.images.get(tag)
-        return tag
-    except docker.errors.ImageNotFound:
-        pass
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        for name, data, mode in (("Dockerfile", f"FROM {BYO_IMAGE}\nCOPY train /usr/local/bin/train\n".encode(), 0o644),
-                                 ("train", program, 0o755)):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), mode
-            tar.addfile(info, io.BytesIO(data))
-    context.seek(0)
-    client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
-    return tag
+    return byo_image_with_train(HOSTILE_BIN / "train", "smlocal-test/hostile")
 
 
 @pytest.fixture(scope="module", params=["process", "docker"])

@@ -7,9 +7,7 @@ model artifact, the serving program in its answer.
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import boto3
@@ -17,7 +15,7 @@ import pytest
 
 from emulator.testing import LocalServer
 from tests.conftest import NO_RETRY
-from tests.integration.helpers import IMAGE, ROLE, make_config, training_request, unique, wait_for
+from tests.integration.helpers import IMAGE, ROLE, artifact_json, make_config, training_request, unique, wait_for
 
 PROBE = Path(__file__).resolve().parents[1] / "programs" / "probe"
 SERVER_ONLY = {"AWS_SECRET_ACCESS_KEY": "the-server-secret", "AWS_SESSION_TOKEN": "the-server-token",
@@ -61,9 +59,7 @@ def test_a_training_program_gets_the_contract_environment_and_no_server_secret(s
     job = wait_for(lambda: sm.describe_training_job(TrainingJobName=name),
                    lambda j: j["TrainingJobStatus"] in ("Completed", "Failed"), timeout=60)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    key = job["ModelArtifacts"]["S3ModelArtifacts"].split(f"{bucket}/", 1)[1]
-    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
-        env = json.loads(tar.extractfile("env.json").read())
+    env = artifact_json(s3, job, bucket, "env.json")
     assert_contract_only(env, server)
     assert env["TRAINING_JOB_NAME"] == name and env["USER_FLAG"] == "on"
 

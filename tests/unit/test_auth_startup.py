@@ -97,13 +97,3 @@ def test_auth_refuses_a_pinned_moto_account(monkeypatch, tmp_path):
 
 def test_auth_is_off_by_default():
     assert auth_module.from_config(Config.from_env()) is None
-
-
-def test_auth_is_refused_until_the_pipeline_calls_the_authenticator(capsys):
-    from emulator import app
-    from emulator.cli import main
-
-    if getattr(app, "AUTHENTICATES", False):
-        pytest.skip("the pipeline authenticates: `--auth` starts the server")
-    assert main(["serve", "--auth", "--ephemeral", "--port", "0"]) == 2
-    assert "not wired" in capsys.readouterr().err

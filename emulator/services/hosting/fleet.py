@@ -21,6 +21,7 @@ from emulator.aws.s3_objects import fetch, split_s3_uri
 from emulator.runtime import confined
 from emulator.runtime import contract
 from emulator.runtime.base import Runtime, RuntimeUnavailable, ServerSpec
+from emulator.services.credentials import Issuer, Lease, fixed_pair
 from emulator.services.hosting.router import Instance
 from emulator.aws.logs import Flusher, LogStream
 
@@ -31,12 +32,14 @@ _PING_MAX_PAUSE = 0.1  # /ping is cheap; a longer pause only delays InService by
 
 @dataclass
 class Container:
-    """What one container of a model needs to run: image, environment, model files, hostname."""
+    """What one container of a model needs to run: image, environment, model files, hostname, and
+    the model's execution role (whose credentials it gets)."""
 
     image: str
     environment: dict
     model_dir: Path
     hostname: str
+    role_arn: str = ""
 
 
 def containers_with_hostnames(model: dict) -> list[dict]:
@@ -92,10 +95,11 @@ class InstanceLauncher:
     """Starts instances of one endpoint; owns their log streams."""
 
     def __init__(self, runtime: Runtime, log_writer, account: str, region: str, endpoint: str, work: Path,
-                 startup_timeout: float):
+                 startup_timeout: float, credentials: Issuer = fixed_pair):
         self.runtime, self.log_writer, self.endpoint, self.work = runtime, log_writer, endpoint, work
         self.account, self.region = account, region
         self.startup_timeout = startup_timeout
+        self.credentials = credentials
         self.group = LOG_GROUP.format(endpoint=endpoint)
         self.streams: list[LogStream] = []
         self.flusher: Flusher | None = None
@@ -109,12 +113,13 @@ class InstanceLauncher:
         tail: collections.deque[str] = collections.deque(maxlen=20)
         stream = None
         servers = []
+        lease = self._lease(containers)
         try:
             for index, container in enumerate(containers):
                 server = self.runtime.start_server(ServerSpec(
                     endpoint=self.endpoint, variant=variant, instance_id=instance_id, image=container.image,
                     root=self.work / variant / instance_id / str(index), model_dir=container.model_dir,
-                    environment=self._environment(container), hostname=container.hostname))
+                    environment=self._environment(container, lease), hostname=container.hostname))
                 servers.append(server)
                 if index == 0:  # made while the first container boots; its output waits in the pipe
                     stream = self._stream(f"{variant}/{instance_id}")
@@ -124,14 +129,24 @@ class InstanceLauncher:
         except Exception:
             for server in servers:
                 server.stop(1.0)
+            lease.release()
             raise
         arn = (f"arn:aws:logs:{self.region}:{self.account}:log-group:{self.group}:log-stream:{variant}/{instance_id}")
-        return Instance(instance_id, servers, [c.hostname for c in containers], log_stream_arn=arn)
+        return Instance(instance_id, servers, [c.hostname for c in containers], log_stream_arn=arn,
+                        release=lease.release)
 
-    def _environment(self, container: Container) -> dict:
+    def _lease(self, containers: list[Container]) -> Lease:
+        """The credentials of the model's execution role, for every container of one instance."""
+        role = containers[0].role_arn if containers else ""
+        try:
+            return self.credentials(self.account, role, self.endpoint, self.region)
+        except ValueError as exc:
+            raise RuntimeUnavailable(f"ClientError: {exc}") from None
+
+    def _environment(self, container: Container, lease: Lease) -> dict:
         """The model's variables over how the container reaches smlocal as AWS (region, endpoint,
         credentials)."""
-        return {**contract.aws_environment(self.region, self.runtime.container_endpoint_url()),
+        return {**contract.aws_environment(self.region, self.runtime.container_endpoint_url(), lease.environment),
                 **container.environment}
 
     def _stream(self, name: str) -> LogStream | None:

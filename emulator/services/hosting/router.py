@@ -40,7 +40,7 @@ class Instance:
     `inflight` is counted on the router's loop only (every call runs there), so it needs no lock."""
 
     def __init__(self, instance_id: str, servers: list, hostnames: list[str], log_stream_arn: str = "",
-                 connect: Callable[[str], Transport] = upstream.connect):
+                 connect: Callable[[str], Transport] = upstream.connect, release: Callable[[], None] | None = None):
         self.id = instance_id
         self.servers = servers  # ServerProcess per container, in pipeline order
         self.hostnames = hostnames
@@ -48,10 +48,14 @@ class Instance:
         self.healthy = True
         self.inflight = 0
         self.targets = [(hostname, connect(server.url)) for hostname, server in zip(hostnames, servers)]
+        self.release = release  # takes back the containers' credentials once they are stopped
 
     def close(self) -> None:
         for _, transport in self.targets:
             transport.close()
+        if self.release is not None:
+            self.release()
+            self.release = None
 
 
 @dataclass

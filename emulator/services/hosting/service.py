@@ -25,6 +25,7 @@ from pathlib import Path
 
 from emulator.context import Clock
 from emulator.runtime.base import Runtime, RuntimeUnavailable
+from emulator.services.credentials import Issuer, fixed_pair
 from emulator.services.hosting.fleet import Container, InstanceLauncher, containers_with_hostnames, prepare_model
 from emulator.services.hosting.router import Instance, Route, Router, VariantRoute
 from emulator.services.background import BackgroundTasks
@@ -48,8 +49,9 @@ class Fleet:
 class HostingService:
     def __init__(self, store: Store, runtime: Runtime, background: BackgroundTasks, router: Router, clients=None,
                  work_dir: Path | None = None, startup_timeout: float = 240.0, stop_grace_seconds: float = 30.0,
-                 clock: Clock | None = None):
+                 clock: Clock | None = None, credentials: Issuer = fixed_pair):
         self.store, self.runtime, self.background, self.router = store, runtime, background, router
+        self.credentials = credentials  # each instance's containers: their model's role's credentials
         self.clients, self.work_dir = clients, work_dir
         self.startup_timeout, self.stop_grace = startup_timeout, min(stop_grace_seconds, 30.0)
         self.clock = clock or Clock()
@@ -169,7 +171,8 @@ class HostingService:
         work = Path(self.work_dir) / "endpoints" / f"{res.name}-{uuid.uuid4().hex[:8]}"
         s3 = self.clients.s3(res.account, res.region) if self.clients else None
         log_writer = self.clients.log_writer(res.account, res.region) if self.clients else None
-        launcher = InstanceLauncher(self.runtime, log_writer, res.account, res.region, res.name, work, self.startup_timeout)
+        launcher = InstanceLauncher(self.runtime, log_writer, res.account, res.region, res.name, work,
+                                    self.startup_timeout, self.credentials)
         fleet = Fleet(launcher, work, {}, {})
         try:
             for variant in config.get("ProductionVariants", []):
@@ -191,7 +194,7 @@ class HostingService:
         containers = [
             Container(c.get("Image", ""), dict(c.get("Environment", {})),
                       prepare_model(s3, c, fleet.work / name / f"model-{i}") if s3 else fleet.work / name,
-                      c["ContainerHostname"])
+                      c["ContainerHostname"], model.data.get("ExecutionRoleArn", ""))
             for i, c in enumerate(containers_with_hostnames(model.data))
         ]
         fleet.containers[name] = containers

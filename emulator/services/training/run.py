@@ -45,6 +45,7 @@ class TrainingRun(threading.Thread):
         self.checkpoints: CheckpointSync | None = None
         self.logging: tuple = ()  # (metric parser, log flusher, output readers) once the hosts start
         self.stamp = int(time.time())  # in the names of the job's log streams
+        self.lease = None  # the credentials the hosts got, taken back when the job ends
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -193,8 +194,13 @@ class TrainingRun(threading.Thread):
         return feeders
 
     def _environment(self, job) -> dict[str, str]:
+        try:
+            self.lease = self.service.credentials(job.account, job.data.get("RoleArn", ""), job.name, job.region)
+        except ValueError as exc:
+            raise RuntimeUnavailable(str(exc)) from None
         env = {"TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn,
-               **contract.aws_environment(job.region, self.service.runtime.container_endpoint_url())}
+               **contract.aws_environment(job.region, self.service.runtime.container_endpoint_url(),
+                                          self.lease.environment)}
         env["SMLOCAL_COORDINATOR_PORT"] = str(_free_port())  # where algo-1 gathers multi-host shares
         env.update(job.data.get("Environment", {}))
         return env
@@ -348,6 +354,8 @@ class TrainingRun(threading.Thread):
     def _clean(self, folder: Path, network) -> None:
         for process in self.processes:
             _quietly(process.remove)
+        if self.lease is not None:
+            _quietly(self.lease.release)
         _quietly(self.service.runtime.remove_network, network)
         shutil.rmtree(folder, ignore_errors=True)
 

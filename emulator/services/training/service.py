@@ -13,6 +13,7 @@ from pathlib import Path
 
 from emulator.context import Clock
 from emulator.runtime.base import Runtime
+from emulator.services.credentials import Issuer, fixed_pair
 from emulator.services.training.run import TrainingRun
 from emulator.services.background import BackgroundTasks
 from emulator.store import Resource, Store
@@ -35,7 +36,7 @@ MESSAGES = {
 class TrainingService:
     def __init__(self, store: Store, runtime: Runtime, background: BackgroundTasks, clients=None,
                  work_dir: Path | None = None, max_concurrent: int = 4, stop_grace_seconds: float = 120.0,
-                 clock: Clock | None = None, execute: bool = True):
+                 clock: Clock | None = None, execute: bool = True, credentials: Issuer = fixed_pair):
         self.store = store
         self.runtime = runtime
         self.background = background
@@ -43,6 +44,7 @@ class TrainingService:
         self.work_dir = work_dir
         self.stop_grace_seconds = stop_grace_seconds
         self.clock = clock or Clock()
+        self.credentials = credentials  # each job's hosts: the job's role's credentials
         self.execute = execute  # False on the fake runtime: jobs wait in Starting until stopped
         self.slots = threading.BoundedSemaphore(max_concurrent)
         self.runs: dict[str, TrainingRun] = {}
