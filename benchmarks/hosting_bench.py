@@ -51,8 +51,8 @@ import io
 import logging
 import multiprocessing
 import os
-import statistics
 import socket
+import statistics
 import sys
 import tarfile
 import time
@@ -60,8 +60,16 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (LocalMode, load_average, percentile, prepare, print_profile,  # noqa: E402
-                    process_cpu, process_environ, process_tree)
+from common import (
+    LocalMode,
+    load_average,
+    percentile,
+    prepare,
+    print_profile,
+    process_cpu,
+    process_environ,
+    process_tree,
+)
 
 ROOT = prepare()
 

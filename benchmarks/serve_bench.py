@@ -47,10 +47,26 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_average, prepare, process_cpu, process_tree, tree_cpu  # noqa: E402
-from hosting_bench import (BUCKET, IMAGE, JUDGED, LATENCY_HEADER, POLL_SECONDS, REGION, ROLE,  # noqa: E402
-                           Load, _init_worker, free_port, invocation_modes, judge, latency_row,
-                           measure_phase, model_tarball, reference, serving_container)
+from common import load_average, prepare, process_cpu, process_tree, tree_cpu
+from hosting_bench import (
+    BUCKET,
+    IMAGE,
+    JUDGED,
+    LATENCY_HEADER,
+    POLL_SECONDS,
+    REGION,
+    ROLE,
+    Load,
+    _init_worker,
+    free_port,
+    invocation_modes,
+    judge,
+    latency_row,
+    measure_phase,
+    model_tarball,
+    reference,
+    serving_container,
+)
 
 ROOT = prepare()
 PATHS = ("smlocal boto3", "smlocal raw", "direct")
@@ -74,7 +90,7 @@ class Serve:
         self.endpoint = ""
         self.container_url, self.container_pid = "", None
 
-    def start(self) -> "Serve":
+    def start(self) -> Serve:
         command = [sys.executable, "-m", "emulator", "serve", "--port", str(self.port),
                    "--data-dir", str(self.data_dir), "--runtime", self.runtime,
                    "--process-image", f"{IMAGE}={self.tree / 'docker' / 'byo-example' / 'bin'}"]
@@ -147,11 +163,13 @@ class Serve:
         return modes
 
     def stop(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             if self.endpoint:
                 self._client("sagemaker").delete_endpoint(EndpointName=self.endpoint)
                 time.sleep(0.5)
-        except Exception as exc:  # stopping the server removes what is left
+        except (BotoCoreError, ClientError) as exc:  # stopping the server removes what is left
             print(f"  {self.label}: could not delete {self.endpoint}: {exc}")
         if self.popen is not None and self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from common import process_cpu
 from hosting_bench import JUDGED, Load, measure_phase
 
 SAMPLE_RATE = 100
+# back to back on one connection (the judged path), a new connection each call, nobody calling
+PROFILED = (JUDGED, "raw, a new connection each call", "")
 ROWS = 12
 
 
@@ -93,47 +96,54 @@ def _module_run(pid: int) -> str:
     return args[args.index("-m") + 1] if "-m" in args[:-1] else f"pid {pid}"
 
 
-def print_threads(before: dict, after: dict, calls: int, names: dict[int, str]) -> None:
+def print_threads(before: dict, after: dict, per: float, unit: str, names: dict[int, str]) -> None:
     busy = sorted(((after[t] - before.get(t, 0.0), t) for t in after), reverse=True)
-    print("| thread (from /proc) | ms of CPU per call |\n|---|---:|")
+    print(f"| thread (from /proc) | ms of CPU {unit} |\n|---|---:|")
     for cpu, tid in busy[:ROWS]:
         if cpu > 0:
-            print(f"| {names.get(tid, tid)} | {cpu / calls * 1000:.3f} |")
+            print(f"| {names.get(tid, tid)} | {cpu / per * 1000:.3f} |")
 
 
-def print_breakdown(title: str, counts: Counter, total: int, ms_per_call: float) -> None:
-    print(f"\n| {title} | share of smlocal samples | ≈ ms of CPU per call |\n|---|---:|---:|")
+def print_breakdown(title: str, counts: Counter, total: int, ms: float, unit: str) -> None:
+    print(f"\n| {title} | share of smlocal samples | ≈ ms of CPU {unit} |\n|---|---:|---:|")
     for name, count in counts.most_common(ROWS):
-        print(f"| `{name[:110]}` | {count / total:.1%} | {count / total * ms_per_call:.3f} |")
+        print(f"| `{name[:110]}` | {count / total:.1%} | {count / total * ms:.3f} |")
 
 
-def profiled_phase(pool, serve, seconds: float, folder: Path) -> tuple[Load, list, dict, dict]:
+def profiled_phase(pool, serve, seconds: float, folder: Path, path: str) -> tuple[Load, list, dict, dict]:
+    """py-spy and per-thread CPU around one sequential client's phase on `path`, or (empty path)
+    `seconds` of nobody calling."""
     pids = serve.smlocal_pids()
     runs = start_py_spy(pids, seconds, folder)
-    load, before = Load(JUDGED), thread_cpu(pids)
-    mode, target = serve.modes()[JUDGED]
-    measure_phase(pool, 1, mode, target, seconds, load, serve.meters(), warm_up=1.0)
+    load, before = Load(path), thread_cpu(pids)
+    if path:
+        mode, target = serve.modes()[path]
+        measure_phase(pool, 1, mode, target, seconds, load, serve.meters(), warm_up=1.0)
+    else:
+        time.sleep(seconds + 1.0)
+        load.seconds = seconds + 1.0
     after = thread_cpu(pids)
     for _, _, popen in runs:
         popen.wait()
     return load, runs, before, after
 
 
-def profile_serve(pool, serve, runtime: str, seconds: float, folder: Path) -> None:
-    load, runs, before, after = profiled_phase(pool, serve, seconds, folder)
+def profile_serve(pool, serve, runtime: str, seconds: float, folder: Path, path: str) -> None:
+    load, runs, before, after = profiled_phase(pool, serve, seconds, folder, path)
     stacks = [s for _, out, _ in runs if out.exists() for s in read_stacks(out)]
     calls = len(load.latencies)
-    ms_per_call = load.cpu_ms_per_request("smlocal")
-    print(f"\n### {runtime}, tree {serve.label}: 1 sequential boto3 client, {calls} calls in {seconds:g} s "
-          f"under py-spy; smlocal's CPU {ms_per_call:.3f} ms per call\n")
-    print_threads(before, after, calls, thread_names(stacks, runs, serve.popen.pid))
+    busy_ms = sum(after[t] - before.get(t, 0.0) for t in after) * 1000
+    per, unit = (calls, "per call") if path else (load.seconds, "per second")
+    what = f"1 sequential client, {path}, {calls} calls in {seconds:g} s" if path else f"nobody calling, {load.seconds:g} s"
+    print(f"\n### {runtime}, tree {serve.label}: {what} under py-spy; smlocal's CPU {busy_ms / per:.3f} ms {unit}\n")
+    print_threads(before, after, per, unit, thread_names(stacks, runs, serve.popen.pid))
     total = sum(count for _, count in stacks)
     if not total:
         errors = "; ".join(p.stderr.read().decode(errors="replace")[-200:] for _, _, p in runs if p.stderr)
         print(f"py-spy recorded nothing: {errors or 'is py-spy installed? (pip install py-spy)'}")
         return
     for title, counts in breakdowns(stacks).items():
-        print_breakdown(title, counts, total, ms_per_call)
+        print_breakdown(title, counts, total, busy_ms / per, unit)
 
 
 def profile_serves(pool, serves, runtime: str, seconds: float) -> None:
@@ -143,6 +153,7 @@ def profile_serves(pool, serves, runtime: str, seconds: float) -> None:
     folder = Path(tempfile.mkdtemp(prefix="smlocal-serve-profile-"))
     try:
         for serve in serves:
-            profile_serve(pool, serve, runtime, seconds, folder)
+            for path in PROFILED:
+                profile_serve(pool, serve, runtime, seconds, folder, path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
