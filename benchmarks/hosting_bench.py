@@ -590,14 +590,19 @@ def _idle(load: Load) -> float:
     return load.idle[0] / load.idle[1] if load.idle[1] else 0.0
 
 
+def add_load_options(parser: argparse.ArgumentParser, rounds: int) -> None:
+    """The options of the load both InvokeEndpoint benchmarks (this one, serve_bench.py) run."""
+    parser.add_argument("--clients", type=int, default=8, help="client processes (default 8)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="seconds per path per round (default 2)")
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"rounds, the order rotating (default {rounds})")
+    parser.add_argument("--skip-docker", action="store_true")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=8, help="client processes (default 8)")
-    parser.add_argument("--seconds", type=float, default=2.0, help="seconds per mode per round (default 2)")
-    parser.add_argument("--rounds", type=int, default=6, help="rounds, modes rotating (default 6)")
+    add_load_options(parser, rounds=6)
     parser.add_argument("--endpoints", type=int, default=10, help="CreateEndpoint → InService samples (default 10)")
     parser.add_argument("--local-deploys", type=int, default=3, help="local-mode deploy() samples (default 3)")
-    parser.add_argument("--skip-docker", action="store_true")
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--skip-single", action="store_true", help="skip the 1-client tables")
     parser.add_argument("--profile", action="store_true", help="also cProfile smlocal's workers under load")

@@ -58,6 +58,7 @@ from hosting_bench import (
     ROLE,
     Load,
     _init_worker,
+    add_load_options,
     free_port,
     invocation_modes,
     judge,
@@ -246,15 +247,16 @@ def print_ways(runtime: str, ways: dict, single: dict, idle: dict[str, float]) -
     """smlocal's CPU per call by how one sequential client calls (printed, not judged)."""
     print(f"\n{runtime}, 1 sequential client calling smlocal in other ways (smlocal's CPU per call grows "
           "with its fixed cost per second and per connection):\n")
-    print("| tree | how | calls | p50 ms | calls/s | smlocal CPU ms/call | smlocal CPU ms/s |\n"
-          "|---|---|---:|---:|---:|---:|---:|")
+    print("| tree | how | calls | p50 ms | calls/s | smlocal CPU ms/call | smlocal CPU ms/s | "
+          "CPU ms/call: client, container |\n|---|---|---:|---:|---:|---:|---:|---:|")
     for label, loads in ways.items():
         rows = {"boto3, back to back on one connection": single[label][JUDGED], **loads}
         for how, load in rows.items():
             per_second = load.cpu["smlocal"] / load.seconds * 1000 if load.seconds else 0.0
             print(f"| {label} | {how} | {len(load.latencies)} | {load.p(50):.2f} | {load.throughput:.0f} | "
-                  f"{load.cpu_ms_per_request('smlocal'):.3f} | {per_second:.1f} |")
-        print(f"| {label} | nobody calling | - | - | - | - | {idle[label]:.1f} |")
+                  f"{load.cpu_ms_per_request('smlocal'):.3f} | {per_second:.1f} | "
+                  f"{load.cpu_ms_per_request('clients'):.2f}, {load.cpu_ms_per_request('container'):.2f} |")
+        print(f"| {label} | nobody calling | - | - | - | - | {idle[label]:.1f} | - |")
 
 
 def docker_skip_reason() -> str | None:
@@ -288,11 +290,8 @@ def parse_args():
                         help="a source tree to run (repeatable; default: this repository)")
     parser.add_argument("--baseline", help="the tree the others' throughput is judged against "
                                            "(default: the one labelled old, else the last)")
-    parser.add_argument("--clients", type=int, default=8, help="client processes of the loaded phases (8)")
-    parser.add_argument("--seconds", type=float, default=2.0, help="seconds per phase (2)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds, the first tree rotating (3)")
+    add_load_options(parser, rounds=3)
     parser.add_argument("--idle-seconds", type=float, default=5.0, help="idle CPU measured over (5)")
-    parser.add_argument("--skip-docker", action="store_true")
     parser.add_argument("--skip-processes", action="store_true")
     parser.add_argument("--profile", action="store_true", help="py-spy every smlocal process (see above)")
     parser.add_argument("--profile-seconds", type=float, default=8.0, help="length of the profiled phase (8)")
