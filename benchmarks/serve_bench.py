@@ -22,8 +22,11 @@ and >= 90 % of the baseline tree's throughput (boto3).
 
 CPU per call, from /proc, read around each timed phase: the clients' own; smlocal's — the server
 process and every descendant that is not the serving container (data-plane workers, where a tree
-has them); the container's process tree. Idle smlocal's CPU per second is measured too: with one
-sequential client, a fixed cost per second is a large share of each call.
+has them); the container's process tree. Then one sequential client calling as test suites also do — with
+50 ms between calls, a new boto3 client each call, a new connection each call — and smlocal's CPU
+per second with nobody calling: for such a client smlocal's fixed cost per second, a cold call
+and a new connection's cost are most of each call (issue 13's 0.7-1.4 ms, which hosting_bench's
+back-to-back load never shows; benchmarks/README.md).
 
 `--profile` then samples every smlocal process with py-spy (`pip install py-spy`) during one more
 sequential boto3 phase per runtime and tree, and prints smlocal's CPU per thread (from /proc) and
