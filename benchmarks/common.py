@@ -49,6 +49,56 @@ def print_profile(stats, title: str, rows: int = 40) -> None:
         print("```\n" + out.getvalue().strip() + "\n```")
 
 
+# -- processes, seen from /proc (the benchmarks measure smlocal from outside as well) ----------
+
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far; 0 if unknown."""
+    if not pid:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (of any of its threads)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in task.read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def process_tree(pid: int, exclude: tuple = ()) -> list[int]:
+    """`pid` and its descendants, leaving out the processes in `exclude` and theirs."""
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        if current in exclude:
+            continue
+        tree.append(current)
+        todo += children(current)
+    return tree
+
+
+def tree_cpu(pid: int | None, exclude: tuple = ()) -> float:
+    """CPU seconds used so far by `pid` and its descendants but `exclude`'s subtrees."""
+    return sum(map(process_cpu, process_tree(pid, exclude))) if pid else 0.0
+
+
+def process_environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+
 def load_average() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
