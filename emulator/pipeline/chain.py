@@ -98,7 +98,7 @@ class Pipeline:
         if exchange.service is self.moto:
             return
         headers = exchange.headers
-        access_key, region, _ = identity.credential_scope(headers.get("authorization", ""))
+        access_key, region, _ = exchange.credential_scope
         exchange.context = RequestContext(account=identity.account_for(access_key, headers),
                                           region=identity.region_for(region), service=exchange.service.name,
                                           headers=headers, request_id=exchange.request_id)

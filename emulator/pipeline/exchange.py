@@ -4,6 +4,7 @@ passes anything to the next one but this."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import random
@@ -12,6 +13,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable
 
+from emulator.aws import identity
 from emulator.context import RequestContext
 from emulator.protocol.http import HttpRequest, HttpResponse
 
@@ -41,6 +43,12 @@ class Exchange:
     @property
     def path(self) -> str:
         return self.scope["path"]
+
+    @functools.cached_property
+    def credential_scope(self) -> tuple[str | None, str | None, str | None]:
+        """(access key, region, signing service) of the SigV4 Authorization, read once: detection
+        and the caller's identity both ask for it."""
+        return identity.credential_scope(self.headers.get("authorization", ""))
 
     def request(self) -> HttpRequest:
         """The request as the protocol layer reads it."""

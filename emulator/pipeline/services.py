@@ -44,6 +44,7 @@ class _AwsService:
     def __init__(self, handlers: dict[str, Handler], pool: ThreadPoolExecutor):
         self.handlers = handlers
         self.pool = pool
+        self.on_loop = frozenset(name for name, handler in handlers.items() if inspect.iscoroutinefunction(handler))
 
     def too_large(self, size: int) -> errors.ServiceError:
         return errors.validation(f"Received payload size of {size} bytes exceeds the maximum of {self.max_body} "
@@ -54,7 +55,7 @@ class _AwsService:
         op, labels = self.operation(request)
         exchange.operation = exchange.context.operation = op.name
         handler = self.handlers.get(op.name)
-        if inspect.iscoroutinefunction(handler):  # served on the loop
+        if op.name in self.on_loop:  # a coroutine: served on the loop
             result = await handler(exchange.context, self.parse(op, request, labels))
             return self._serialized(op, result, exchange.request_id)
         return await asyncio.get_running_loop().run_in_executor(
@@ -145,7 +146,7 @@ class Moto:
         self.wsgi.executor = pool
 
     async def answer(self, exchange: Exchange) -> None:
-        if identity.credential_scope(exchange.headers.get("authorization", ""))[2] in ("iam", "sts"):
+        if exchange.credential_scope[2] in ("iam", "sts"):
             identity.forget_accounts()  # access keys may come or go
         await self.wsgi(exchange.scope, replay(exchange.spooled), exchange.send)
 
@@ -189,4 +190,4 @@ def is_runtime(exchange: Exchange) -> bool:
 
 
 def _signing_service(exchange: Exchange) -> str | None:
-    return identity.credential_scope(exchange.headers.get("authorization", ""))[2]
+    return exchange.credential_scope[2]
