@@ -98,5 +98,8 @@ def test_big_uploads_do_not_stay_resident(server):
     for i in range(4):
         s3.put_object(Bucket="memory", Key=f"object-{i}", Body=body)
     grown = _rss(pid) - settled
-    assert grown < UPLOAD, f"the server grew {grown / MiB:.0f} MiB over four more {UPLOAD // MiB} MiB uploads"
+    # Uploads that stayed resident would add one body each (four here). The allocator may keep one
+    # transient copy's worth of freed pages (a2wsgi and werkzeug each hold the body while it is
+    # read), so the bound is two bodies, not one: CI once measured 48.03 MiB against a 48 MiB bound.
+    assert grown < 2 * UPLOAD, f"the server grew {grown / MiB:.0f} MiB over four more {UPLOAD // MiB} MiB uploads"
     assert s3.get_object(Bucket="memory", Key="object-3")["Body"].read() == body
